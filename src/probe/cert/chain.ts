@@ -1,0 +1,72 @@
+/**
+ * Chain trust, decided from what the server actually sent and the trust store, so that a
+ * self-signed leaf, an untrusted root and a missing intermediate are told apart (Node's
+ * authorizationError reports only one of them, and not always the one that matters).
+ */
+import type { X509Certificate } from 'node:crypto';
+import { issuedBy, type ParsedCert } from './parse.js';
+import type { TrustStore } from './trust-store.js';
+
+export type TrustVerdict =
+  | { kind: 'trusted' }
+  | { kind: 'self_signed' }
+  /** The path ends at a root (sent, or the issuer of what was sent) that the store does not hold. */
+  | { kind: 'untrusted'; message: string }
+  /** An intermediate the server should send is missing. */
+  | { kind: 'incomplete'; message: string };
+
+const MAX_DEPTH = 10;
+
+function oneLine(dn: string): string {
+  return dn.split('\n').join(', ');
+}
+
+export function judgeChain(served: readonly ParsedCert[], store: TrustStore): TrustVerdict {
+  const leaf = served[0];
+  if (!leaf) return { kind: 'untrusted', message: 'the server sent no certificate' };
+  const unused = served.slice(1);
+  let cur: ParsedCert = leaf;
+  for (let depth = 0; depth < MAX_DEPTH; depth++) {
+    if (store.has(cur.node)) return { kind: 'trusted' };
+    if (cur.selfSigned) {
+      if (cur === leaf) return { kind: 'self_signed' };
+      return {
+        kind: 'untrusted',
+        message: `the chain ends at the root "${oneLine(cur.node.subject)}", which is not a trusted root`,
+      };
+    }
+    const next: ParsedCert | undefined = unused.find((c) => issuedBy(cur.node, c.node));
+    if (next) {
+      unused.splice(unused.indexOf(next), 1);
+      cur = next;
+      continue;
+    }
+    return missingIssuer(cur, cur === leaf, store);
+  }
+  return { kind: 'untrusted', message: `no trusted root within ${MAX_DEPTH} certificates` };
+}
+
+/** The issuer of `cur` was not sent. Who is it? */
+function missingIssuer(cur: ParsedCert, isLeaf: boolean, store: TrustStore): TrustVerdict {
+  const issuer = oneLine(cur.node.issuer);
+  const known: X509Certificate | undefined = store.bySubject(cur.node.issuer).find((c) => issuedBy(cur.node, c));
+  if (known) {
+    // Roots need not be sent; a known intermediate must be.
+    if (known.subject === known.issuer) return { kind: 'trusted' };
+    return {
+      kind: 'incomplete',
+      message: `the intermediate "${issuer}" was not sent by the server (it is in the trust store, but a sender like Exchange Online cannot rely on that)`,
+    };
+  }
+  const where = cur.caIssuers.length ? ` (published at ${cur.caIssuers.join(', ')})` : '';
+  if (isLeaf && cur.caIssuers.length) {
+    return {
+      kind: 'incomplete',
+      message: `the server sent only its own certificate; its issuer "${issuer}"${where} is missing: install the intermediate certificate(s) on the server`,
+    };
+  }
+  return {
+    kind: 'untrusted',
+    message: `the issuer "${issuer}"${where} was not sent and is not a trusted root`,
+  };
+}

@@ -1,0 +1,148 @@
+/**
+ * The certificate verdict: every problem of the served chain as its own reason, so one
+ * result lists them all (name, trust, dates, key, signature, pin). Pure given a clock.
+ */
+import { reason } from '../reasons.js';
+import type { CertificateFacts, ChainEntry, NameMatch, Reason } from '../types.js';
+import { judgeChain } from './chain.js';
+import { matchIdentity } from './identity.js';
+import type { ParsedCert } from './parse.js';
+import type { TrustStore } from './trust-store.js';
+import { tlsCertificateName, windowsDn } from './windows-dn.js';
+
+export interface CertPolicy {
+  expect: readonly string[];
+  warnDays: number;
+  thumbprint?: string;
+}
+
+export interface CertVerdict {
+  reasons: Reason[];
+  certificate: CertificateFacts;
+  chain: ChainEntry[];
+  names: NameMatch[];
+}
+
+const DAY = 86_400_000;
+const day = (d: Date) => d.toISOString().slice(0, 10);
+
+export function certificateFacts(c: ParsedCert, now: Date): CertificateFacts {
+  const notAfter = new Date(c.node.validTo);
+  return {
+    subject: windowsDn(c.subjectRdns),
+    issuer: windowsDn(c.issuerRdns),
+    serialNumber: c.node.serialNumber.toUpperCase(),
+    thumbprint: c.thumbprint,
+    sha256: c.sha256,
+    notBefore: new Date(c.node.validFrom).toISOString(),
+    notAfter: notAfter.toISOString(),
+    daysRemaining: Math.floor((notAfter.getTime() - now.getTime()) / DAY),
+    dnsNames: c.dnsNames,
+    ipAddresses: c.ipAddresses,
+    alternateNames: c.dnsNames.join(';'),
+    keyType: c.keyType,
+    keyBits: c.keyBits,
+    signatureAlgorithm: c.signature.name,
+    selfSigned: c.selfSigned,
+    tlsCertificateName: tlsCertificateName(c.issuerRdns, c.subjectRdns),
+  };
+}
+
+function nameReasons(leaf: ParsedCert, expect: readonly string[]): { names: NameMatch[]; reasons: Reason[] } {
+  const names: NameMatch[] = [];
+  const reasons: Reason[] = [];
+  const sans = leaf.dnsNames.length ? leaf.dnsNames.join(';') : 'none';
+  for (const name of expect) {
+    const outcome = matchIdentity(name, leaf);
+    if (outcome.kind === 'match') {
+      names.push({ name, matched: true, via: outcome.via });
+    } else if (outcome.kind === 'cn_only') {
+      names.push({ name, matched: true, via: outcome.via });
+      reasons.push(
+        reason('cert_name_cn_only', `"${name}" matches only the subject ${outcome.via}; the certificate has no DNS subjectAltName, which strict receivers require`),
+      );
+    } else {
+      names.push({ name, matched: false, via: null });
+      const cn = outcome.cnWouldMatch
+        ? `; the subject CN matches, but the CN does not count when the certificate has DNS subjectAltNames (RFC 9525)`
+        : '';
+      reasons.push(
+        reason('cert_name_mismatch', `"${name}" is not covered by the certificate's names (alternate names: ${sans}; subject ${windowsDn(leaf.subjectRdns)})${cn}`),
+      );
+    }
+  }
+  return { names, reasons };
+}
+
+function which(c: ParsedCert, leaf: ParsedCert): string {
+  return c === leaf ? 'the certificate' : `the intermediate "${windowsDn(c.subjectRdns)}"`;
+}
+
+function dateReasons(served: readonly ParsedCert[], now: Date, warnDays: number): Reason[] {
+  const reasons: Reason[] = [];
+  const leaf = served[0]!;
+  for (const c of served) {
+    if (c !== leaf && c.selfSigned) continue;
+    const from = new Date(c.node.validFrom);
+    const to = new Date(c.node.validTo);
+    const days = Math.floor((to.getTime() - now.getTime()) / DAY);
+    if (to < now) {
+      reasons.push(reason('cert_expired', `${which(c, leaf)} expired on ${day(to)} (${-days} days ago)`));
+    } else if (from > now) {
+      reasons.push(reason('cert_not_yet_valid', `${which(c, leaf)} is not valid before ${from.toISOString()}`));
+    } else if (days < warnDays) {
+      reasons.push(reason('cert_expiring_soon', `${which(c, leaf)} expires on ${day(to)}, in ${days} days (warning at ${warnDays})`));
+    }
+  }
+  return reasons;
+}
+
+function strengthReasons(served: readonly ParsedCert[]): Reason[] {
+  const reasons: Reason[] = [];
+  const leaf = served[0]!;
+  for (const c of served) {
+    if (c !== leaf && c.selfSigned) continue; // a root's self-signature is not checked by anyone
+    if (c.signature.weak) {
+      reasons.push(reason('cert_weak_signature', `${which(c, leaf)} is signed with ${c.signature.name}`));
+    }
+    const min = c.keyType === 'RSA' || c.keyType === 'DSA' ? 2048 : c.keyType === 'EC' ? 256 : 0;
+    if (c.keyBits !== null && c.keyBits < min) {
+      reasons.push(reason('cert_weak_key', `${which(c, leaf)} has a ${c.keyBits}-bit ${c.keyType} key (minimum ${min})`));
+    }
+  }
+  return reasons;
+}
+
+export function normalizeThumbprint(text: string): string {
+  return text.replace(/[^0-9a-fA-F]/g, '').toUpperCase();
+}
+
+export function judgeCertificate(served: readonly ParsedCert[], store: TrustStore, policy: CertPolicy, now: Date): CertVerdict {
+  const leaf = served[0]!;
+  const { names, reasons } = nameReasons(leaf, policy.expect);
+  const trust = judgeChain(served, store);
+  if (trust.kind === 'self_signed') {
+    reasons.push(reason('cert_self_signed', `the certificate "${windowsDn(leaf.subjectRdns)}" is self-signed, so no sender can trust it`));
+  } else if (trust.kind === 'untrusted') {
+    reasons.push(reason('cert_untrusted', trust.message));
+  } else if (trust.kind === 'incomplete') {
+    reasons.push(reason('cert_chain_incomplete', trust.message));
+  }
+  reasons.push(...dateReasons(served, now, policy.warnDays), ...strengthReasons(served));
+  if (policy.thumbprint !== undefined && normalizeThumbprint(policy.thumbprint) !== leaf.thumbprint) {
+    reasons.push(
+      reason('cert_thumbprint_mismatch', `served thumbprint ${leaf.thumbprint} is not the pinned ${normalizeThumbprint(policy.thumbprint)}`),
+    );
+  }
+  return {
+    reasons,
+    names,
+    certificate: certificateFacts(leaf, now),
+    chain: served.map((c) => ({
+      subject: windowsDn(c.subjectRdns),
+      issuer: windowsDn(c.issuerRdns),
+      thumbprint: c.thumbprint,
+      notAfter: new Date(c.node.validTo).toISOString(),
+    })),
+  };
+}

@@ -1,0 +1,141 @@
+/**
+ * One served certificate, decoded once into the facts the verdict and the report need.
+ * Throws only on DER that is not a certificate; the caller turns that into a reason.
+ */
+import { X509Certificate, createHash } from 'node:crypto';
+import { AsnCertificate, AsnConvert, x509, type AsnName } from './x509.js';
+import { canonicalIp } from './identity.js';
+import type { Rdn } from './windows-dn.js';
+
+export interface SignatureAlgorithm {
+  oid: string;
+  name: string;
+  /** MD2/MD5/SHA-1: rejected by browsers and Microsoft since 2016-2017. */
+  weak: boolean;
+}
+
+export interface ParsedCert {
+  der: Buffer;
+  node: X509Certificate;
+  subjectRdns: Rdn[];
+  issuerRdns: Rdn[];
+  commonNames: string[];
+  dnsNames: string[];
+  ipAddresses: string[];
+  signature: SignatureAlgorithm;
+  keyType: string;
+  keyBits: number | null;
+  /** Authority Information Access caIssuers URLs: where the issuer's certificate is published. */
+  caIssuers: string[];
+  thumbprint: string;
+  sha256: string;
+  selfSigned: boolean;
+}
+
+const SIGNATURES: Record<string, [string, boolean]> = {
+  '1.2.840.113549.1.1.2': ['md2WithRSAEncryption', true],
+  '1.2.840.113549.1.1.4': ['md5WithRSAEncryption', true],
+  '1.2.840.113549.1.1.5': ['sha1WithRSAEncryption', true],
+  '1.3.14.3.2.29': ['sha1WithRSAEncryption', true],
+  '1.2.840.10040.4.3': ['dsaWithSHA1', true],
+  '1.2.840.10045.4.1': ['ecdsa-with-SHA1', true],
+  '1.2.840.113549.1.1.11': ['sha256WithRSAEncryption', false],
+  '1.2.840.113549.1.1.12': ['sha384WithRSAEncryption', false],
+  '1.2.840.113549.1.1.13': ['sha512WithRSAEncryption', false],
+  '1.2.840.113549.1.1.14': ['sha224WithRSAEncryption', false],
+  '1.2.840.113549.1.1.10': ['rsassaPss', false],
+  '1.2.840.10045.4.3.1': ['ecdsa-with-SHA224', false],
+  '1.2.840.10045.4.3.2': ['ecdsa-with-SHA256', false],
+  '1.2.840.10045.4.3.3': ['ecdsa-with-SHA384', false],
+  '1.2.840.10045.4.3.4': ['ecdsa-with-SHA512', false],
+  '1.3.101.112': ['Ed25519', false],
+  '1.3.101.113': ['Ed448', false],
+};
+
+export function signatureAlgorithm(oid: string): SignatureAlgorithm {
+  const [name, weak] = SIGNATURES[oid] ?? [`OID.${oid}`, false];
+  return { oid, name, weak };
+}
+
+const CURVE_BITS: Record<string, number> = {
+  prime192v1: 192,
+  secp224r1: 224,
+  prime256v1: 256,
+  secp256k1: 256,
+  secp384r1: 384,
+  secp521r1: 521,
+};
+
+function rdns(name: AsnName): Rdn[] {
+  return name.map((rdn) => rdn.map((atv) => ({ oid: atv.type, value: atv.value.toString() })));
+}
+
+const CN = '2.5.4.3';
+
+export function parseCertificate(der: Buffer): ParsedCert {
+  const node = new X509Certificate(der);
+  const asn = AsnConvert.parse(der, AsnCertificate);
+  const peculiar = new x509.X509Certificate(new Uint8Array(der));
+  const subjectRdns = rdns(asn.tbsCertificate.subject);
+  const sanItems = subjectAltNames(peculiar, node);
+  const aia = peculiar.getExtension(x509.AuthorityInfoAccessExtension);
+  const key = node.publicKey;
+  const details = key.asymmetricKeyDetails ?? {};
+  const keyBits =
+    details.modulusLength ??
+    (details.namedCurve ? (CURVE_BITS[details.namedCurve] ?? null) : null) ??
+    ({ ed25519: 256, ed448: 456 } as Record<string, number>)[key.asymmetricKeyType ?? ''] ??
+    null;
+  return {
+    der,
+    node,
+    subjectRdns,
+    issuerRdns: rdns(asn.tbsCertificate.issuer),
+    commonNames: subjectRdns.flat().filter((a) => a.oid === CN).map((a) => a.value),
+    dnsNames: sanItems.filter((n) => n.type === 'dns').map((n) => n.value),
+    ipAddresses: sanItems
+      .filter((n) => n.type === 'ip')
+      .map((n) => canonicalIp(n.value) ?? n.value),
+    signature: signatureAlgorithm(asn.signatureAlgorithm.algorithm),
+    keyType: (key.asymmetricKeyType ?? 'unknown').toUpperCase(),
+    keyBits,
+    caIssuers: (aia?.caIssuers ?? []).filter((n) => n.type === 'url').map((n) => n.value),
+    thumbprint: createHash('sha1').update(der).digest('hex').toUpperCase(),
+    sha256: createHash('sha256').update(der).digest('hex').toUpperCase(),
+    selfSigned: isSelfSigned(node),
+  };
+}
+
+/**
+ * SAN entries. @peculiar/x509 refuses some GeneralName forms (otherName, x400Address); then
+ * fall back to Node's text rendering, which lists DNS and IP entries all the same.
+ */
+function subjectAltNames(peculiar: x509.X509Certificate, node: X509Certificate): Array<{ type: string; value: string }> {
+  try {
+    return [...(peculiar.getExtension(x509.SubjectAlternativeNameExtension)?.names.items ?? [])];
+  } catch {
+    return (node.subjectAltName ?? '')
+      .split(/,\s*/)
+      .map((item) => /^(DNS|IP Address):(.*)$/.exec(item))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => ({ type: m[1] === 'DNS' ? 'dns' : 'ip', value: m[2] ?? '' }));
+  }
+}
+
+/** Issued by itself and signed by its own key. */
+export function isSelfSigned(c: X509Certificate): boolean {
+  return c.subject === c.issuer && c.checkIssued(c) && safeVerify(c, c);
+}
+
+/** Does `issuer` plausibly issue `c` and does its key verify c's signature? */
+export function issuedBy(c: X509Certificate, issuer: X509Certificate): boolean {
+  return c.issuer === issuer.subject && c.checkIssued(issuer) && safeVerify(c, issuer);
+}
+
+function safeVerify(c: X509Certificate, issuer: X509Certificate): boolean {
+  try {
+    return c.verify(issuer.publicKey);
+  } catch {
+    return false;
+  }
+}

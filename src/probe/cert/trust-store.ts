@@ -1,0 +1,56 @@
+/**
+ * Trust anchors: Node's bundled roots by default, or the certificates of a CA file
+ * (which replaces them, as it does for node:tls). Parsed once per distinct source.
+ */
+import { X509Certificate } from 'node:crypto';
+import { rootCertificates } from 'node:tls';
+
+export interface TrustStore {
+  /** Every certificate of the source, by SHA-256 fingerprint. */
+  has(cert: X509Certificate): boolean;
+  /** Certificates whose subject is this issuer name. */
+  bySubject(subject: string): readonly X509Certificate[];
+}
+
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+export function splitPem(text: string): string[] {
+  return text.match(PEM_CERT) ?? [];
+}
+
+function build(pems: readonly string[]): TrustStore {
+  const fingerprints = new Set<string>();
+  const subjects = new Map<string, X509Certificate[]>();
+  for (const pem of pems) {
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(pem);
+    } catch {
+      continue;
+    }
+    fingerprints.add(cert.fingerprint256);
+    const list = subjects.get(cert.subject) ?? [];
+    list.push(cert);
+    subjects.set(cert.subject, list);
+  }
+  return {
+    has: (c) => fingerprints.has(c.fingerprint256),
+    bySubject: (s) => subjects.get(s) ?? [],
+  };
+}
+
+let bundled: TrustStore | undefined;
+const custom = new Map<string, TrustStore>();
+
+/** The store for a CA file's PEM text, or Node's bundled roots when none is given. */
+export function trustStore(caPem?: string): TrustStore {
+  if (caPem === undefined) return (bundled ??= build(rootCertificates));
+  let store = custom.get(caPem);
+  if (!store) {
+    // A long-running service sees few distinct CA files; keep the cache from growing anyway.
+    if (custom.size >= 32) custom.clear();
+    store = build(splitPem(caPem));
+    custom.set(caPem, store);
+  }
+  return store;
+}

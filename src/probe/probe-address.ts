@@ -1,0 +1,141 @@
+/**
+ * One address of a target, end to end: connect, greeting, EHLO, STARTTLS, TLS handshake,
+ * certificate verdict, QUIT. Returns a result for anything the peer does; never throws.
+ */
+import type { X509Certificate } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { TLSSocket } from 'node:tls';
+import { judgeCertificate } from './cert/judge.js';
+import { parseCertificate, type ParsedCert } from './cert/parse.js';
+import { trustStore } from './cert/trust-store.js';
+import { exchangeOnlineHint, reason, statusOf } from './reasons.js';
+import { ProbeFailure, SmtpConnection, type Phase } from './smtp/connection.js';
+import { describeReply, type Reply } from './smtp/reply-parser.js';
+import type { AddressResult, ProbeTarget, Reason, SmtpFacts, Timings, TlsFacts } from './types.js';
+
+const TLS_ORDER = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
+const MAX_CHAIN = 10;
+const MAX_TEXT = 512;
+
+/** Certificates as the server sent them, leaf first (Node's walk does not add local roots). */
+function servedChain(socket: TLSSocket): X509Certificate[] {
+  const chain: X509Certificate[] = [];
+  let cert: X509Certificate | undefined = socket.getPeerX509Certificate();
+  const seen = new Set<string>();
+  while (cert && chain.length < MAX_CHAIN && !seen.has(cert.fingerprint256)) {
+    seen.add(cert.fingerprint256);
+    chain.push(cert);
+    cert = cert.issuerCertificate;
+  }
+  return chain;
+}
+
+function tlsFacts(socket: TLSSocket, servername: string | null): TlsFacts {
+  const cipher = socket.getCipher();
+  return {
+    protocol: socket.getProtocol(),
+    cipher: cipher ? (cipher.standardName ?? cipher.name) : null,
+    servername,
+    authorizationError: socket.authorizationError ? String(socket.authorizationError) : null,
+  };
+}
+
+export async function probeAddress(
+  target: ProbeTarget,
+  address: string,
+  signal: AbortSignal,
+  now: () => Date = () => new Date(),
+): Promise<AddressResult> {
+  const start = performance.now();
+  const timings: Timings = { totalMs: 0 };
+  let mark = start;
+  const lap = (key: Exclude<keyof Timings, 'totalMs'>) => {
+    const t = performance.now();
+    timings[key] = Math.round((t - mark) * 10) / 10;
+    mark = t;
+  };
+  const smtp: SmtpFacts = { extensions: [] };
+  const result: AddressResult = {
+    address,
+    status: 'ok',
+    reasons: [],
+    timings,
+    smtp,
+    tls: null,
+    certificate: null,
+    chain: [],
+    names: [],
+    exchangeOnline: null,
+  };
+  const conn = new SmtpConnection(signal);
+  const expectReply = async (phase: Phase, ok: number, failCode: Reason['code'], what: string): Promise<Reply> => {
+    const reply = await conn.read(phase);
+    if (reply.code !== ok) throw new ProbeFailure(failCode, `${what} answered ${describeReply(reply)}`);
+    return reply;
+  };
+  const dialogue = async () => {
+    const greeting = await expectReply('greeting', 220, 'greeting_rejected', 'the greeting');
+    smtp.greeting = describeReply(greeting, MAX_TEXT);
+    lap('greetingMs');
+    conn.send(`EHLO ${target.ehloName}`);
+    const ehlo = await expectReply('ehlo', 250, 'ehlo_rejected', 'EHLO');
+    smtp.ehloHost = (ehlo.lines[0] ?? '').trim().split(/\s+/)[0]?.slice(0, 255) ?? '';
+    smtp.extensions = ehlo.lines.slice(1, 101).map((l) => l.trim().slice(0, 200));
+    lap('ehloMs');
+  };
+  try {
+    await conn.connect(address, target.port, target.source);
+    lap('connectMs');
+    if (!target.implicitTls) {
+      await dialogue();
+      if (!smtp.extensions.some((e) => /^STARTTLS$/i.test(e.split(/\s+/)[0] ?? ''))) {
+        throw new ProbeFailure('starttls_not_offered', `the EHLO reply of ${smtp.ehloHost || address} does not offer STARTTLS`);
+      }
+      conn.send('STARTTLS');
+      await expectReply('starttls', 220, 'starttls_rejected', 'STARTTLS');
+      lap('starttlsMs');
+    }
+    const discarded = await conn.startTls({ servername: target.sni, ...(target.ca ? { ca: target.ca } : {}) });
+    if (discarded > 0) smtp.discardedBytes = discarded;
+    lap('tlsMs');
+    const socket = conn.tlsSocket!;
+    result.tls = tlsFacts(socket, target.sni);
+    judgeTls(result, socket, target, now());
+    // Over implicit TLS the greeting and EHLO come after the handshake; their failures are
+    // reported alongside the certificate verdict, which is already made.
+    if (target.implicitTls) await dialogue();
+  } catch (e) {
+    result.reasons.push(
+      e instanceof ProbeFailure ? reason(e.code, e.message) : reason('probe_error', `internal error: ${String(e)}`),
+    );
+  } finally {
+    conn.close();
+  }
+  timings.totalMs = Math.round((performance.now() - start) * 10) / 10;
+  result.status = statusOf(result.reasons);
+  result.exchangeOnline = exchangeOnlineHint(result.reasons);
+  return result;
+}
+
+function judgeTls(result: AddressResult, socket: TLSSocket, target: ProbeTarget, now: Date): void {
+  const protocol = result.tls?.protocol ?? '';
+  if (TLS_ORDER.indexOf(protocol) < TLS_ORDER.indexOf(target.minTlsVersion)) {
+    result.reasons.push(reason('tls_version_too_low', `negotiated ${protocol}, below the minimum ${target.minTlsVersion}`));
+  }
+  let served: ParsedCert[];
+  try {
+    served = servedChain(socket).map((c) => parseCertificate(c.raw));
+  } catch (e) {
+    result.reasons.push(reason('probe_error', `cannot decode the served certificate: ${(e as Error).message}`));
+    return;
+  }
+  if (served.length === 0) {
+    result.reasons.push(reason('tls_handshake_failed', 'the server sent no certificate'));
+    return;
+  }
+  const verdict = judgeCertificate(served, trustStore(target.ca), target, now);
+  result.reasons.push(...verdict.reasons);
+  result.certificate = verdict.certificate;
+  result.chain = verdict.chain;
+  result.names = verdict.names;
+}

@@ -1,0 +1,219 @@
+/**
+ * One SMTP connection under one deadline: TCP, then optionally TLS on the same socket.
+ * Every wait (connect, reply, handshake) ends in a reply or a ProbeFailure whose code says
+ * what went wrong in which phase; an expired deadline becomes the timeout of the current
+ * phase. Nothing here throws past the probe, and close() leaves no socket behind.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import type { ReasonCode } from '../reasons.js';
+import { ReplyParser, type Reply } from './reply-parser.js';
+
+export type Phase = 'connect' | 'greeting' | 'ehlo' | 'starttls' | 'tls' | 'quit';
+
+export class ProbeFailure extends Error {
+  constructor(
+    readonly code: ReasonCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ProbeFailure';
+  }
+}
+
+const PHASE_TEXT: Record<Phase, string> = {
+  connect: 'connecting',
+  greeting: 'waiting for the 220 greeting',
+  ehlo: 'waiting for the reply to EHLO',
+  starttls: 'waiting for the reply to STARTTLS',
+  tls: 'the TLS handshake',
+  quit: 'QUIT',
+};
+
+const TIMEOUT_CODE: Record<Phase, ReasonCode> = {
+  connect: 'connect_timeout',
+  greeting: 'greeting_timeout',
+  ehlo: 'smtp_timeout',
+  starttls: 'smtp_timeout',
+  tls: 'tls_handshake_timeout',
+  quit: 'smtp_timeout',
+};
+
+export interface TlsOptions {
+  servername: string | null;
+  ca?: string;
+}
+
+interface Pending {
+  resolve(): void;
+  reject(e: ProbeFailure): void;
+}
+
+export class SmtpConnection {
+  phase: Phase = 'connect';
+  private plain: net.Socket | null = null;
+  private secure: tls.TLSSocket | null = null;
+  private parser = new ReplyParser();
+  private pending: Pending | null = null;
+  private failure: ProbeFailure | null = null;
+  private readonly onAbort = () =>
+    this.fail(new ProbeFailure(TIMEOUT_CODE[this.phase], `deadline reached during ${PHASE_TEXT[this.phase]}`));
+  private readonly onData = (chunk: Buffer) => {
+    this.parser.push(chunk);
+    if (this.parser.error) this.fail(new ProbeFailure('smtp_protocol_error', this.parser.error.message));
+    else this.settle();
+  };
+
+  constructor(private readonly signal: AbortSignal) {}
+
+  /** The failure that ended this connection, if any. */
+  get failed(): ProbeFailure | null {
+    return this.failure;
+  }
+
+  get tlsSocket(): tls.TLSSocket | null {
+    return this.secure;
+  }
+
+  async connect(host: string, port: number, localAddress?: string): Promise<void> {
+    this.phase = 'connect';
+    if (this.signal.aborted) this.onAbort();
+    else this.signal.addEventListener('abort', this.onAbort, { once: true });
+    this.guard();
+    let socket: net.Socket;
+    try {
+      socket = net.connect({ host, port, ...(localAddress ? { localAddress } : {}) });
+    } catch (e) {
+      throw new ProbeFailure('probe_error', `cannot open a connection: ${(e as Error).message}`);
+    }
+    this.plain = socket;
+    socket.on('error', (e) => this.fail(this.classify(e)));
+    socket.on('close', () => this.fail(this.closed()));
+    socket.on('data', this.onData);
+    await this.wait((done) => socket.once('connect', done));
+  }
+
+  /** The next reply, in order; a framing error or close rejects. */
+  async read(phase: Phase): Promise<Reply> {
+    this.phase = phase;
+    for (;;) {
+      this.guard();
+      const reply = this.parser.shift();
+      if (reply) return reply;
+      await this.wait(() => undefined);
+    }
+  }
+
+  /** Send one command line; data the server sent unasked before it is a protocol error. */
+  send(line: string): void {
+    this.guard();
+    if (this.parser.bufferedBytes > 0) {
+      this.fail(new ProbeFailure('smtp_protocol_error', `the server sent data nobody asked for before ${line.split(' ')[0]}`));
+      this.guard();
+    }
+    (this.secure ?? this.plain)?.write(`${line}\r\n`);
+  }
+
+  /**
+   * TLS on the same socket. Returns how many plaintext bytes were buffered and thrown away:
+   * nothing received before the handshake may be taken as part of the encrypted session.
+   */
+  async startTls(options: TlsOptions): Promise<number> {
+    const socket = this.plain;
+    this.guard();
+    if (!socket) throw new ProbeFailure('probe_error', 'startTls before connect');
+    this.phase = 'tls';
+    socket.removeListener('data', this.onData);
+    socket.pause();
+    const discarded = this.parser.discard();
+    this.parser = new ReplyParser();
+    const secure = tls.connect({
+      socket,
+      ...(options.servername ? { servername: options.servername } : {}),
+      ...(options.ca ? { ca: options.ca } : {}),
+      // We must see and judge whatever is served, so nothing may abort the handshake:
+      // verification is ours (cert/), per connection, never process-wide.
+      rejectUnauthorized: false,
+      checkServerIdentity: () => undefined,
+      minVersion: 'TLSv1',
+      ciphers: 'DEFAULT:@SECLEVEL=0',
+    });
+    this.secure = secure;
+    secure.on('error', (e) => this.fail(this.classify(e)));
+    secure.on('close', () => this.fail(this.closed()));
+    await this.wait((done) => secure.once('secureConnect', done));
+    secure.on('data', this.onData);
+    return discarded;
+  }
+
+  /** Politely QUIT if the dialogue is intact, then release everything. Idempotent. */
+  close(): void {
+    const top = this.secure ?? this.plain;
+    const destroy = () => {
+      this.secure?.destroy();
+      this.plain?.destroy();
+      this.signal.removeEventListener('abort', this.onAbort);
+      this.signal.removeEventListener('abort', destroy);
+    };
+    if (!this.failure && top && !top.destroyed && this.phase !== 'connect' && this.phase !== 'tls') {
+      this.phase = 'quit';
+      this.failure = new ProbeFailure('probe_error', 'closed');
+      // No wait for the 221: the verdict is made. The deadline still bounds the flush.
+      this.signal.addEventListener('abort', destroy, { once: true });
+      top.end('QUIT\r\n', destroy);
+      return;
+    }
+    this.failure ??= new ProbeFailure('probe_error', 'closed');
+    destroy();
+  }
+
+  private guard(): void {
+    if (this.failure) throw this.failure;
+  }
+
+  private wait(arm: (done: () => void) => void): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.failure) return reject(this.failure);
+      this.pending = { resolve, reject };
+      arm(() => this.settle());
+    });
+  }
+
+  private settle(): void {
+    const p = this.pending;
+    this.pending = null;
+    p?.resolve();
+  }
+
+  private fail(f: ProbeFailure): void {
+    if (this.failure) return;
+    this.failure = f;
+    this.secure?.destroy();
+    this.plain?.destroy();
+    this.signal.removeEventListener('abort', this.onAbort);
+    const p = this.pending;
+    this.pending = null;
+    p?.reject(f);
+  }
+
+  private closed(): ProbeFailure {
+    if (this.phase === 'tls') {
+      return new ProbeFailure('tls_handshake_failed', 'the server closed the connection during the TLS handshake');
+    }
+    return new ProbeFailure('connection_closed', `the server closed the connection while ${PHASE_TEXT[this.phase]}`);
+  }
+
+  private classify(e: Error & { code?: string }): ProbeFailure {
+    const code = e.code ?? '';
+    if (this.phase === 'connect') {
+      if (code === 'ECONNREFUSED') return new ProbeFailure('connect_refused', `connection refused (${code})`);
+      if (code === 'EADDRNOTAVAIL' || code === 'EINVAL' || code === 'EADDRINUSE') {
+        return new ProbeFailure('probe_error', `cannot connect from the given source address: ${e.message}`);
+      }
+      if (code === 'ECONNRESET') return new ProbeFailure('connection_closed', `connection reset (${code})`);
+      return new ProbeFailure('connect_timeout', `no TCP connection: ${e.message}`);
+    }
+    if (this.phase === 'tls') return new ProbeFailure('tls_handshake_failed', `TLS handshake failed: ${e.message}`);
+    return new ProbeFailure('connection_closed', `connection error while ${PHASE_TEXT[this.phase]}: ${e.message}`);
+  }
+}

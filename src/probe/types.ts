@@ -1,0 +1,138 @@
+/**
+ * The probe's public types: what goes in (a target) and what comes out (a result).
+ * The JSON result is part of the public contract (DESIGN.md, "Public contracts").
+ */
+import type { ReasonCode, Severity } from './reasons.js';
+
+export type Status = 'ok' | 'warning' | 'critical' | 'unknown';
+
+export interface ProbeTarget {
+  /** DNS name or IP literal to connect to. */
+  host: string;
+  port: number;
+  /** Names the certificate must cover; every one is checked. Defaults to [host]. */
+  expect: string[];
+  /** TLS SNI; null sends none. Defaults to host, none for IP literals. */
+  sni: string | null;
+  /** Pinned addresses: skip DNS and probe exactly these. */
+  addresses?: string[];
+  /** Local address to connect from (SNAT / receive-connector selection). */
+  source?: string;
+  /** TLS from the first byte (port 465) instead of STARTTLS. */
+  implicitTls: boolean;
+  /** PEM text of the trust anchors; replaces Node's bundled roots. */
+  ca?: string;
+  /** Name sent with EHLO. */
+  ehloName: string;
+  /** Days before notAfter at which cert_expiring_soon starts. */
+  warnDays: number;
+  /** Pinned SHA-1 thumbprint (any case, separators allowed). */
+  thumbprint?: string;
+  /** Lowest acceptable TLS version. */
+  minTlsVersion: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+}
+
+export interface Reason {
+  code: ReasonCode;
+  severity: Severity;
+  message: string;
+}
+
+export interface Timings {
+  connectMs?: number;
+  greetingMs?: number;
+  ehloMs?: number;
+  starttlsMs?: number;
+  tlsMs?: number;
+  totalMs: number;
+}
+
+export interface SmtpFacts {
+  greeting?: string;
+  /** First word of the EHLO reply: which backend server answered. */
+  ehloHost?: string;
+  extensions: string[];
+  /** Plaintext bytes received after the 220 to STARTTLS and thrown away (RFC 3207 §6). */
+  discardedBytes?: number;
+}
+
+export interface TlsFacts {
+  protocol: string | null;
+  cipher: string | null;
+  servername: string | null;
+  /** What Node's own chain verification said, for reference. */
+  authorizationError: string | null;
+}
+
+export interface CertificateFacts {
+  subject: string;
+  issuer: string;
+  serialNumber: string;
+  /** SHA-1 of the DER, 40 uppercase hex, as Get-ExchangeCertificate shows it. */
+  thumbprint: string;
+  sha256: string;
+  notBefore: string;
+  notAfter: string;
+  daysRemaining: number;
+  dnsNames: string[];
+  ipAddresses: string[];
+  /** DNS names joined with ';' as in the SmtpReceive protocol log. */
+  alternateNames: string;
+  keyType: string;
+  keyBits: number | null;
+  signatureAlgorithm: string;
+  selfSigned: boolean;
+  /** `<I>issuer<S>subject`, Windows rendering, as Set-ReceiveConnector -TlsCertificateName takes it. */
+  tlsCertificateName: string;
+}
+
+export interface ChainEntry {
+  subject: string;
+  issuer: string;
+  thumbprint: string;
+  notAfter: string;
+}
+
+export interface NameMatch {
+  name: string;
+  matched: boolean;
+  /** The SAN (or CN) that matched. */
+  via: string | null;
+}
+
+export interface ExchangeOnlineHint {
+  code: string;
+  msg: string;
+}
+
+export interface AddressResult {
+  address: string;
+  status: Status;
+  reasons: Reason[];
+  timings: Timings;
+  smtp: SmtpFacts;
+  tls: TlsFacts | null;
+  certificate: CertificateFacts | null;
+  /** Certificates as the server sent them, leaf first. */
+  chain: ChainEntry[];
+  names: NameMatch[];
+  exchangeOnline: ExchangeOnlineHint | null;
+}
+
+export interface TargetResult {
+  target: {
+    host: string;
+    port: number;
+    expect: string[];
+    sni: string | null;
+    implicitTls: boolean;
+    source?: string;
+    addresses?: string[];
+  };
+  status: Status;
+  /** Problems of the target as a whole (DNS, bad input); per-address ones live in addresses[]. */
+  reasons: Reason[];
+  startedAt: string;
+  durationMs: number;
+  addresses: AddressResult[];
+}
