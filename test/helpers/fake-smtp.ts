@@ -22,8 +22,8 @@ export interface FakeSmtpOptions {
   starttls?: string;
   /** Bytes sent in the same write as the STARTTLS reply, before the handshake (injection). */
   afterStarttls?: string;
-  /** Certificate to serve, or a function of the client's address (SNAT-like selection). */
-  tls?: ServedCert | ((clientAddress: string) => ServedCert);
+  /** Certificate to serve, or a function of the client's address (SNAT-like selection); null drops the connection. */
+  tls?: ServedCert | ((clientAddress: string) => ServedCert | null);
   tlsOptions?: Partial<tls.TlsOptions>;
   /** Greet only after the TLS handshake (port 465 style). */
   implicitTls?: boolean;
@@ -69,22 +69,28 @@ export async function fakeSmtp(o: FakeSmtpOptions = {}): Promise<FakeSmtp> {
   let accepted = 0;
   const sniSeen: string[] = [];
   const received: string[] = [];
-  const served = (addr: string): ServedCert | undefined => (typeof o.tls === 'function' ? o.tls(addr) : o.tls);
+  const served = (addr: string): ServedCert | null | undefined => (typeof o.tls === 'function' ? o.tls(addr) : o.tls);
 
   const upgrade = (socket: net.Socket, then: (t: tls.TLSSocket) => void) => {
     const cert = served(socket.remoteAddress ?? '');
     if (!cert) return socket.destroy();
-    const t = new tls.TLSSocket(socket, {
-      isServer: true,
-      key: cert.key,
-      cert: cert.cert,
-      ...o.tlsOptions,
-    } as tls.TLSSocketOptions);
-    t.on('error', () => socket.destroy());
-    t.once('secure', () => {
-      sniSeen.push((t as tls.TLSSocket & { servername?: string | false }).servername || '');
-      then(t);
-    });
+    // A non-listening tls.Server takes the plain socket and runs the handshake on it.
+    const wrapper = tls.createServer(
+      {
+        key: cert.key,
+        cert: cert.cert,
+        // Serve whatever a test mints, SHA-1 and 1024-bit keys included.
+        ciphers: 'DEFAULT:@SECLEVEL=0',
+        ...o.tlsOptions,
+      },
+      (t) => {
+        sniSeen.push(t.servername || '');
+        t.on('error', () => socket.destroy());
+        then(t);
+      },
+    );
+    wrapper.on('tlsClientError', () => socket.destroy());
+    wrapper.emit('connection', socket);
   };
 
   const afterTls = (t: tls.TLSSocket, greet: boolean) => {
@@ -113,7 +119,9 @@ export async function fakeSmtp(o: FakeSmtpOptions = {}): Promise<FakeSmtp> {
         if (reply.startsWith('220')) {
           upgraded = true;
           socket.removeAllListeners('data');
-          upgrade(socket, (t) => afterTls(t, false));
+          socket.pause();
+          // Not from inside the 'data' handler: net.Socket would still act on the handle.
+          setImmediate(() => upgrade(socket, (t) => afterTls(t, false)));
         }
       } else if (verb === 'QUIT') socket.end('221 bye\r\n');
       else socket.write('500 unrecognised\r\n');

@@ -87,7 +87,8 @@ function dateReasons(served: readonly ParsedCert[], now: Date, warnDays: number)
     const to = new Date(c.node.validTo);
     const days = Math.floor((to.getTime() - now.getTime()) / DAY);
     if (to < now) {
-      reasons.push(reason('cert_expired', `${which(c, leaf)} expired on ${day(to)} (${-days} days ago)`));
+      const ago = Math.floor((now.getTime() - to.getTime()) / DAY);
+      reasons.push(reason('cert_expired', `${which(c, leaf)} expired on ${day(to)} (${ago} days ago)`));
     } else if (from > now) {
       reasons.push(reason('cert_not_yet_valid', `${which(c, leaf)} is not valid before ${from.toISOString()}`));
     } else if (days < warnDays) {

@@ -9,7 +9,7 @@ import tls from 'node:tls';
 import type { ReasonCode } from '../reasons.js';
 import { ReplyParser, type Reply } from './reply-parser.js';
 
-export type Phase = 'connect' | 'greeting' | 'ehlo' | 'starttls' | 'tls' | 'quit';
+export type Phase = 'connect' | 'greeting' | 'ehlo' | 'starttls' | 'tls' | 'secure' | 'quit';
 
 export class ProbeFailure extends Error {
   constructor(
@@ -27,6 +27,7 @@ const PHASE_TEXT: Record<Phase, string> = {
   ehlo: 'waiting for the reply to EHLO',
   starttls: 'waiting for the reply to STARTTLS',
   tls: 'the TLS handshake',
+  secure: 'after the TLS handshake',
   quit: 'QUIT',
 };
 
@@ -36,6 +37,7 @@ const TIMEOUT_CODE: Record<Phase, ReasonCode> = {
   ehlo: 'smtp_timeout',
   starttls: 'smtp_timeout',
   tls: 'tls_handshake_timeout',
+  secure: 'smtp_timeout',
   quit: 'smtp_timeout',
 };
 
@@ -142,11 +144,16 @@ export class SmtpConnection {
     secure.on('error', (e) => this.fail(this.classify(e)));
     secure.on('close', () => this.fail(this.closed()));
     await this.wait((done) => secure.once('secureConnect', done));
+    this.phase = 'secure';
     secure.on('data', this.onData);
     return discarded;
   }
 
-  /** Politely QUIT if the dialogue is intact, then release everything. Idempotent. */
+  /**
+   * Politely QUIT if the dialogue is intact, then release everything. We do not wait for
+   * the 221: the verdict is made. The socket closes when the server answers and closes, or
+   * at the deadline at the latest. Idempotent.
+   */
   close(): void {
     const top = this.secure ?? this.plain;
     const destroy = () => {
@@ -155,16 +162,13 @@ export class SmtpConnection {
       this.signal.removeEventListener('abort', this.onAbort);
       this.signal.removeEventListener('abort', destroy);
     };
-    if (!this.failure && top && !top.destroyed && this.phase !== 'connect' && this.phase !== 'tls') {
-      this.phase = 'quit';
-      this.failure = new ProbeFailure('probe_error', 'closed');
-      // No wait for the 221: the verdict is made. The deadline still bounds the flush.
-      this.signal.addEventListener('abort', destroy, { once: true });
-      top.end('QUIT\r\n', destroy);
-      return;
-    }
+    const intact = !this.failure && top && !top.destroyed && this.phase !== 'connect' && this.phase !== 'tls';
     this.failure ??= new ProbeFailure('probe_error', 'closed');
-    destroy();
+    if (!intact || this.signal.aborted) return destroy();
+    this.phase = 'quit';
+    this.signal.addEventListener('abort', destroy, { once: true });
+    top.once('close', destroy);
+    top.end('QUIT\r\n');
   }
 
   private guard(): void {

@@ -27,6 +27,13 @@ export function describeReply(reply: Reply, max = 200): string {
 }
 
 const LINE_RE = /^([2-5][0-9][0-9])([ -]|$)(.*)$/s;
+/** What the first bytes of a reply line may be, before its end has arrived. */
+const PARTIAL_RE = /^(?:$|[2-5]$|[2-5][0-9]{1,2}$|[2-5][0-9]{2}[ \r-])/;
+
+function hasControl(bytes: Buffer): boolean {
+  for (const b of bytes) if ((b < 0x20 && b !== 0x09 && b !== 0x0d) || b === 0x7f) return true;
+  return false;
+}
 
 /**
  * Accumulates bytes and yields replies. After a framing error it stays failed:
@@ -61,7 +68,11 @@ export class ReplyParser {
       this.line(raw);
       if (this.failure) return;
     }
-    if (this.pending.length > MAX_LINE) this.fail(`reply line longer than ${MAX_LINE} bytes without CRLF`);
+    if (this.pending.length > MAX_LINE) return this.fail(`reply line longer than ${MAX_LINE} bytes without CRLF`);
+    // Judge an unfinished line by its start, so a peer sending binary never waits for a newline.
+    if (!PARTIAL_RE.test(this.pending.subarray(0, 4).toString('latin1')) || hasControl(this.pending)) {
+      this.fail(`not an SMTP reply line: ${JSON.stringify(this.pending.subarray(0, 40).toString('latin1'))}`);
+    }
   }
 
   /** The oldest complete reply not yet taken, if any. */
@@ -83,7 +94,7 @@ export class ReplyParser {
     const end = raw.length > 0 && raw[raw.length - 1] === 0x0d ? raw.length - 1 : raw.length;
     const text = raw.subarray(0, end).toString('latin1');
     const m = LINE_RE.exec(text);
-    if (!m || /[\x00-\x08\x0b-\x1f\x7f]/.test(text)) {
+    if (!m || hasControl(raw.subarray(0, end))) {
       return this.fail(`not an SMTP reply line: ${JSON.stringify(text.slice(0, 80))}`);
     }
     const code = Number(m[1]);
