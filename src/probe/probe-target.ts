@@ -93,8 +93,11 @@ function inputProblem(target: ProbeTarget): Reason | null {
 export async function probeTarget(target: ProbeTarget, options: ProbeOptions): Promise<TargetResult> {
   const started = new Date();
   const t0 = performance.now();
-  const deadline = AbortSignal.timeout(options.timeoutMs);
-  const signal = options.signal ? AbortSignal.any([deadline, options.signal]) : deadline;
+  // A ref'd timer (AbortSignal.timeout's is not): the deadline must fire even when nothing
+  // else keeps the process alive, or a hung resolver would end it with no result.
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(new Error('deadline reached')), options.timeoutMs);
+  const signal = options.signal ? AbortSignal.any([deadline.signal, options.signal]) : deadline.signal;
   const result: TargetResult = {
     target: {
       host: target.host,
@@ -111,12 +114,18 @@ export async function probeTarget(target: ProbeTarget, options: ProbeOptions): P
     durationMs: 0,
     addresses: [],
   };
-  const problem = inputProblem(target);
-  const addresses = problem ?? (await addressesOf(target, options.resolver ?? systemResolver, signal));
-  if (Array.isArray(addresses)) {
-    result.addresses = await Promise.all(addresses.map((a) => probeAddress(target, a, signal, options.now)));
-  } else {
-    result.reasons.push(addresses);
+  try {
+    const problem = inputProblem(target);
+    const addresses = problem ?? (await addressesOf(target, options.resolver ?? systemResolver, signal));
+    if (Array.isArray(addresses)) {
+      result.addresses = await Promise.all(addresses.map((a) => probeAddress(target, a, signal, options.now)));
+    } else {
+      result.reasons.push(addresses);
+    }
+  } finally {
+    // Not cleared: a connection still closing after QUIT is destroyed when the deadline
+    // comes, so a server that never closes cannot keep a socket. Unref'd, it holds nothing up.
+    timer.unref();
   }
   result.status = worst([statusOf(result.reasons), ...result.addresses.map((a) => a.status)]);
   result.durationMs = Math.round(performance.now() - t0);

@@ -14,6 +14,8 @@ export interface ServedCert {
 
 export interface FakeSmtpOptions {
   host?: string;
+  /** Fixed port (to put several hosts on one port at different loopback addresses); 0 by default. */
+  port?: number;
   /** Sent on connect; null sends nothing (a silent server). */
   greeting?: string | null;
   /** Reply to EHLO. */
@@ -136,7 +138,10 @@ export async function fakeSmtp(o: FakeSmtpOptions = {}): Promise<FakeSmtp> {
     (o.script ?? standard)(socket);
   });
   const host = o.host ?? '127.0.0.1';
-  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port ?? 0, host, resolve);
+  });
   const port = (server.address() as net.AddressInfo).port;
 
   return {

@@ -4,6 +4,7 @@
  * connection open (the server side sees every connection closed).
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import t from 'tap';
 import { mint, pki, type Minted, type Pki } from '../helpers/certs.js';
 import { blackhole } from '../helpers/blackhole.js';
@@ -20,6 +21,10 @@ t.before(async () => {
 const served = () => ({ key: leaf.keyPem, cert: leaf.certPem + ca.intermediate.certPem });
 
 const TIMEOUT = 800;
+
+function tlsServerFor(cert: { key: string; cert: string }): tls.Server {
+  return tls.createServer({ ...cert });
+}
 
 async function run(opts: FakeSmtpOptions, target: Partial<ProbeTarget> = {}): Promise<TargetResult> {
   const srv = await fakeSmtp({ tls: served(), ...opts });
@@ -50,6 +55,36 @@ t.test('a well-behaved server: ok, facts recorded, QUIT sent over TLS', async (t
   t.equal(a.smtp.discardedBytes, undefined);
   t.same(srv.received, ['EHLO probe.test', 'STARTTLS', 'QUIT']);
   t.same(srv.sniSeen, ['mail.example.com'], 'SNI is the host by default');
+});
+
+t.test('a server that ignores QUIT and never closes: result at once, socket closed at the deadline', async (t) => {
+  const ignoring = await fakeSmtp({
+    tls: served(),
+    script: (s) => {
+      s.write('220 hi\r\n');
+      s.on('data', (d) => {
+        const line = String(d);
+        if (line.startsWith('EHLO')) s.write('250-x\r\n250 STARTTLS\r\n');
+        else if (line.startsWith('STARTTLS')) {
+          s.removeAllListeners('data');
+          s.write('220 go\r\n');
+          // Handshake, then never answer or close.
+          setImmediate(() => {
+            const tlsServer = tlsServerFor(served());
+            tlsServer.on('secureConnection', (sock) => sock.on('data', () => undefined));
+            tlsServer.emit('connection', s);
+          });
+        }
+      });
+    },
+  });
+  const r = await probeFake(ignoring, { ca: ca.root.certPem }, TIMEOUT);
+  t.equal(r.status, 'ok');
+  t.ok(r.durationMs < TIMEOUT, 'the result does not wait for the 221');
+  t.equal(ignoring.open(), 1, 'still open right after the result');
+  await ignoring.drained(TIMEOUT + 1000);
+  t.equal(ignoring.open(), 0, 'closed by the deadline');
+  await ignoring.close();
 });
 
 t.test('connection failures', async (t) => {
