@@ -22,7 +22,7 @@ export interface Minted {
 }
 
 export interface MintOptions {
-  /** Subject as an x509 name string, e.g. 'CN=SERVER1' or 'CN=a, O=b'. */
+  /** Subject as an x509 name string in DER order (most general first), e.g. 'C=US, O=Contoso, CN=mail'. */
   subject: string;
   dns?: string[];
   ips?: string[];
@@ -123,9 +123,9 @@ export interface Pki {
 }
 
 export async function pki(name = 'Test', key: KeySpec = { type: 'ec' }): Promise<Pki> {
-  const root = await mint({ subject: `CN=${name} Root CA, O=${name}`, ca: true, notAfterDays: 3650, key });
+  const root = await mint({ subject: `O=${name}, CN=${name} Root CA`, ca: true, notAfterDays: 3650, key });
   const intermediate = await mint({
-    subject: `CN=${name} Issuing CA, O=${name}`,
+    subject: `O=${name}, CN=${name} Issuing CA`,
     ca: true,
     issuer: root,
     notAfterDays: 1825,

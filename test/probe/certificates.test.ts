@@ -45,7 +45,7 @@ t.test('a correct certificate with its chain is ok, with every fact reported', a
   t.match(a.certificate?.thumbprint, /^[0-9A-F]{40}$/);
   t.match(a.certificate?.sha256, /^[0-9A-F]{64}$/);
   t.equal(a.certificate?.alternateNames, 'hybrid.domain.com;mail.domain.com');
-  t.equal(a.certificate?.tlsCertificateName, '<I>O=Contoso, CN=Contoso Issuing CA<S>CN=hybrid.domain.com');
+  t.equal(a.certificate?.tlsCertificateName, '<I>CN=Contoso Issuing CA, O=Contoso<S>CN=hybrid.domain.com');
   t.equal(a.certificate?.keyType, 'EC');
   t.equal(a.certificate?.keyBits, 256);
   t.equal(a.certificate?.signatureAlgorithm, 'ecdsa-with-SHA256');
@@ -147,11 +147,11 @@ t.test('dates: expired, not yet valid, expiring soon (leaf and intermediate)', a
   t.same(codes(await serve({ key: soon.keyPem, cert: chain(soon, ca.intermediate) }, { warnDays: 7 })), [], 'window is configurable');
 
   const oldCa = await pki('Old');
-  const expiredIntermediate = await mint({ subject: 'CN=Old Issuing 2, O=Old', ca: true, issuer: oldCa.root, notBeforeDays: -900, notAfterDays: -1 });
+  const expiredIntermediate = await mint({ subject: 'O=Old, CN=Old Issuing 2', ca: true, issuer: oldCa.root, notBeforeDays: -900, notAfterDays: -1 });
   const leaf = await mint({ subject: 'CN=hybrid.domain.com', dns: ['hybrid.domain.com'], issuer: expiredIntermediate });
   const r4 = await serve({ key: leaf.keyPem, cert: chain(leaf, expiredIntermediate) }, { ca: oldCa.root.certPem });
   t.same(codes(r4), ['cert_expired']);
-  t.match(r4.addresses[0]?.reasons[0]?.message, /the intermediate "O=Old, CN=Old Issuing 2" expired/);
+  t.match(r4.addresses[0]?.reasons[0]?.message, /the intermediate "CN=Old Issuing 2, O=Old" expired/);
 });
 
 t.test('strength: weak signature and weak key, on leaf and intermediate', async (t) => {
@@ -160,7 +160,7 @@ t.test('strength: weak signature and weak key, on leaf and intermediate', async 
   t.same(codes(r1), ['cert_weak_signature']);
   t.equal(r1.addresses[0]?.certificate?.signatureAlgorithm, 'ecdsa-with-SHA1');
 
-  const sha1Intermediate = await mint({ subject: 'CN=Contoso SHA1 CA, O=Contoso', ca: true, issuer: ca.root, hash: 'SHA-1' });
+  const sha1Intermediate = await mint({ subject: 'O=Contoso, CN=Contoso SHA1 CA', ca: true, issuer: ca.root, hash: 'SHA-1' });
   const leaf = await mint({ subject: 'CN=hybrid.domain.com', dns: ['hybrid.domain.com'], issuer: sha1Intermediate });
   const r2 = await serve({ key: leaf.keyPem, cert: chain(leaf, sha1Intermediate) });
   t.same(codes(r2), ['cert_weak_signature']);

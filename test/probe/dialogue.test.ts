@@ -37,7 +37,7 @@ async function run(opts: FakeSmtpOptions, target: Partial<ProbeTarget> = {}): Pr
   }
 }
 
-function bounded(t: { ok(v: unknown, m?: string): unknown }, r: TargetResult) {
+function bounded(t: { ok(v: unknown, m: string): unknown }, r: TargetResult) {
   // A bound on correctness (the deadline holds), not a performance goal.
   t.ok(r.durationMs <= TIMEOUT + 500, `finished within the deadline (${r.durationMs} ms)`);
 }

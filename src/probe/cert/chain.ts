@@ -6,6 +6,7 @@
 import type { X509Certificate } from 'node:crypto';
 import { issuedBy, type ParsedCert } from './parse.js';
 import type { TrustStore } from './trust-store.js';
+import { windowsDn } from './windows-dn.js';
 
 export type TrustVerdict =
   | { kind: 'trusted' }
@@ -16,10 +17,6 @@ export type TrustVerdict =
   | { kind: 'incomplete'; message: string };
 
 const MAX_DEPTH = 10;
-
-function oneLine(dn: string): string {
-  return dn.split('\n').join(', ');
-}
 
 export function judgeChain(served: readonly ParsedCert[], store: TrustStore): TrustVerdict {
   const leaf = served[0];
@@ -32,7 +29,7 @@ export function judgeChain(served: readonly ParsedCert[], store: TrustStore): Tr
       if (cur === leaf) return { kind: 'self_signed' };
       return {
         kind: 'untrusted',
-        message: `the chain ends at the root "${oneLine(cur.node.subject)}", which is not a trusted root`,
+        message: `the chain ends at the root "${windowsDn(cur.subjectRdns)}", which is not a trusted root`,
       };
     }
     const next: ParsedCert | undefined = unused.find((c) => issuedBy(cur.node, c.node));
@@ -48,7 +45,7 @@ export function judgeChain(served: readonly ParsedCert[], store: TrustStore): Tr
 
 /** The issuer of `cur` was not sent. Who is it? */
 function missingIssuer(cur: ParsedCert, isLeaf: boolean, store: TrustStore): TrustVerdict {
-  const issuer = oneLine(cur.node.issuer);
+  const issuer = windowsDn(cur.issuerRdns);
   const known: X509Certificate | undefined = store.bySubject(cur.node.issuer).find((c) => issuedBy(cur.node, c));
   if (known) {
     // Roots need not be sent; a known intermediate must be.

@@ -1,0 +1,156 @@
+/**
+ * `smtp-tls-probe check` arguments: parsed strictly, every value validated, each problem
+ * reported as one line naming the option. Reading the CA file is the only I/O here.
+ */
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { parseArgs } from 'node:util';
+import { splitPem } from '../probe/cert/trust-store.js';
+import { normalizeThumbprint } from '../probe/cert/judge.js';
+import { makeTarget, TARGET_DEFAULTS } from '../probe/probe-target.js';
+import type { ProbeTarget } from '../probe/types.js';
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export interface CheckOptions {
+  target: ProbeTarget;
+  timeoutMs: number;
+  json: boolean;
+}
+
+export const CHECK_USAGE = `Usage: smtp-tls-probe check HOST [options]
+
+Probe HOST over SMTP with STARTTLS (or implicit TLS) on every address and judge the
+certificate it serves. Exit code as Nagios plugins: 0 ok, 1 warning, 2 critical, 3 unknown.
+
+Options:
+  --port N            TCP port (default 25; 465 implies --implicit-tls)
+  --expect NAME       name the certificate must cover; repeatable (default: HOST)
+  --sni NAME          TLS server name to send (default: HOST; none for an IP)
+  --no-sni            send no server name
+  --ca FILE           PEM file of trusted CA certificates (replaces the bundled roots)
+  --address IP        probe this address instead of resolving HOST; repeatable
+  --source IP         connect from this local address (receive connector / SNAT tests)
+  --implicit-tls      TLS from the first byte instead of STARTTLS
+  --ehlo NAME         name to send with EHLO (default: this machine's host name)
+  --timeout SECONDS   deadline of the whole probe, DNS included (default ${TARGET_DEFAULTS.timeoutMs / 1000})
+  --warn-days N       warn when the certificate expires within N days (default ${TARGET_DEFAULTS.warnDays})
+  --min-tls VERSION   lowest acceptable TLS version: 1.0, 1.1, 1.2, 1.3 (default 1.2)
+  --thumbprint SHA1   pinned SHA-1 thumbprint of the certificate (as Get-ExchangeCertificate shows it)
+  --json              print the JSON result instead of the report
+  -h, --help          show this help
+`;
+
+const TLS_VERSIONS: Record<string, ProbeTarget['minTlsVersion']> = {
+  '1.0': 'TLSv1',
+  '1.1': 'TLSv1.1',
+  '1.2': 'TLSv1.2',
+  '1.3': 'TLSv1.3',
+};
+
+function integer(name: string, text: string | undefined, min: number, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || n < min || n > max) {
+    throw new UsageError(`--${name}: must be an integer from ${min} to ${max} (got "${text}")`);
+  }
+  return n;
+}
+
+function ip(name: string, text: string): string {
+  const bare = text.replace(/^\[(.*)\]$/, '$1');
+  if (!isIP(bare)) throw new UsageError(`--${name}: "${text}" is not an IP address`);
+  return bare;
+}
+
+function readCa(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`--ca: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  if (splitPem(text).length === 0) throw new UsageError(`--ca: ${file} holds no PEM certificate`);
+  return text;
+}
+
+/** Returns null when help was asked for. */
+export function parseCheckArgs(argv: string[]): CheckOptions | null {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        port: { type: 'string' },
+        expect: { type: 'string', multiple: true },
+        sni: { type: 'string' },
+        'no-sni': { type: 'boolean' },
+        ca: { type: 'string' },
+        address: { type: 'string', multiple: true },
+        source: { type: 'string' },
+        'implicit-tls': { type: 'boolean' },
+        ehlo: { type: 'string' },
+        timeout: { type: 'string' },
+        'warn-days': { type: 'string' },
+        'min-tls': { type: 'string' },
+        thumbprint: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    const message = (e as Error).message;
+    const unknown = /Unknown option '([^']+)'/.exec(message);
+    const ambiguous = /Option '(--[\w-]+)' argument is ambiguous/.exec(message);
+    throw new UsageError(
+      unknown
+        ? `unknown option ${unknown[1]} (see --help)`
+        : ambiguous
+          ? `${ambiguous[1]}: the value looks like an option; write ${ambiguous[1]}=VALUE`
+          : message.split('\n')[0]!,
+    );
+  }
+  const { values: v, positionals } = parsed;
+  if (v.help) return null;
+  if (positionals.length === 0) throw new UsageError('missing HOST (smtp-tls-probe check HOST)');
+  if (positionals.length > 1) throw new UsageError(`one HOST only (got ${positionals.map((p) => `"${p}"`).join(', ')})`);
+  const host = positionals[0]!.trim();
+  if (!host || /[\s/@]/.test(host)) throw new UsageError(`HOST: "${host}" is not a host name or IP address`);
+  if (v.sni !== undefined && v['no-sni']) throw new UsageError('--sni and --no-sni exclude each other');
+  let timeoutMs: number = TARGET_DEFAULTS.timeoutMs;
+  if (v.timeout !== undefined) {
+    const s = Number(v.timeout);
+    if (!Number.isFinite(s) || s <= 0 || s > 600) throw new UsageError(`--timeout: must be seconds between 0 and 600 (got "${v.timeout}")`);
+    timeoutMs = Math.round(s * 1000);
+  }
+  let minTlsVersion: ProbeTarget['minTlsVersion'] | undefined;
+  if (v['min-tls'] !== undefined) {
+    minTlsVersion = TLS_VERSIONS[v['min-tls'].replace(/^TLSv?/i, '')];
+    if (!minTlsVersion) throw new UsageError(`--min-tls: must be 1.0, 1.1, 1.2 or 1.3 (got "${v['min-tls']}")`);
+  }
+  if (v.thumbprint !== undefined && normalizeThumbprint(v.thumbprint).length !== 40) {
+    throw new UsageError(`--thumbprint: must be 40 hexadecimal characters (SHA-1) (got "${v.thumbprint}")`);
+  }
+  for (const name of v.expect ?? []) {
+    if (!name.trim() || /\s/.test(name.trim())) throw new UsageError(`--expect: "${name}" is not a host name`);
+  }
+  const target = makeTarget({
+    host,
+    port: integer('port', v.port, 1, 65535),
+    expect: v.expect?.map((e) => e.trim()),
+    sni: v['no-sni'] ? null : v.sni,
+    addresses: v.address?.map((a) => ip('address', a)),
+    source: v.source === undefined ? undefined : ip('source', v.source),
+    implicitTls: v['implicit-tls'] ? true : undefined,
+    ca: v.ca === undefined ? undefined : readCa(v.ca),
+    ehloName: v.ehlo,
+    warnDays: integer('warn-days', v['warn-days'], 0, 3650),
+    thumbprint: v.thumbprint,
+    minTlsVersion,
+  });
+  return { target, timeoutMs, json: v.json === true };
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+/**
+ * The command line: `check` (one probe) and `serve` (the service). Each subcommand is
+ * imported only when used, so `check` never loads the HTTP server or metrics.
+ */
+import { readFileSync } from 'node:fs';
+
+const USAGE = `Usage: smtp-tls-probe <command> [options]
+
+Commands:
+  check HOST   probe one host now and report (smtp-tls-probe check --help)
+  serve        run the service: scheduled probes, HTTP API, Prometheus metrics
+               (smtp-tls-probe serve --help)
+
+Options:
+  -h, --help     show this help
+  -V, --version  show the version
+`;
+
+const io = {
+  stdout: (text: string) => process.stdout.write(text),
+  stderr: (text: string) => process.stderr.write(text),
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'check':
+      return (await import('./check.js')).runCheck(rest, io);
+    case 'serve':
+      return (await import('./serve.js')).runServe(rest, io);
+    case '-V':
+    case '--version': {
+      const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+      io.stdout(`${pkg.version}\n`);
+      return 0;
+    }
+    case undefined:
+    case '-h':
+    case '--help':
+      io.stdout(USAGE);
+      return command === undefined ? 3 : 0;
+    default:
+      io.stderr(`smtp-tls-probe: unknown command "${command}" (try: check, serve, --help)\n`);
+      return 3;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    // Flush, then exit: a probe's QUIT may still be closing; the result is out.
+    process.stdout.write('', () => process.exit(code));
+  },
+  (e: unknown) => {
+    process.stderr.write(`smtp-tls-probe: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exit(3);
+  },
+);

@@ -1,0 +1,64 @@
+/**
+ * The shape the brief asks for, checked on the import graph: data flows one way, the probe
+ * knows nothing of HTTP, scheduling, metrics or storage, and `check` loads only the probe.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const src = join(root, 'src');
+const SPEC = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+
+function importsOf(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  return [...text.matchAll(SPEC)].map((m) => (m[1] ?? m[2])!);
+}
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? filesUnder(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
+}
+
+const toTs = (from: string, spec: string) => resolve(dirname(from), spec).replace(/\.js$/, '.ts');
+
+/** Every module reachable from `entry` through static imports (dynamic ones are lazy by design). */
+function staticClosure(entry: string): { files: Set<string>; packages: Set<string> } {
+  const files = new Set<string>();
+  const packages = new Set<string>();
+  const visit = (file: string) => {
+    if (files.has(file)) return;
+    files.add(file);
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(SPEC)) {
+      if (!m[1]) continue; // dynamic import
+      if (m[1].startsWith('.')) visit(toTs(file, m[1]));
+      else packages.add(m[1]);
+    }
+  };
+  visit(entry);
+  return { files, packages };
+}
+
+const SERVICE_PACKAGES = /^(fastify|@fastify\/|prom-client|node-cron|pino|yaml|@sinclair\/typebox)/;
+
+t.test('src/probe imports nothing of HTTP, scheduling, metrics, storage or the CLI', async (t) => {
+  const probeDir = join(src, 'probe');
+  for (const file of filesUnder(probeDir)) {
+    for (const spec of importsOf(file)) {
+      const name = relative(root, file);
+      t.notMatch(spec, SERVICE_PACKAGES, `${name} imports ${spec}`);
+      if (spec.startsWith('.')) {
+        t.ok(toTs(file, spec).startsWith(probeDir), `${name} stays inside src/probe (${spec})`);
+      }
+    }
+  }
+});
+
+t.test('check loads only the probe engine', async (t) => {
+  const { files, packages } = staticClosure(join(src, 'cli', 'check.ts'));
+  for (const p of packages) t.notMatch(p, SERVICE_PACKAGES, `check pulls in ${p}`);
+  t.ok([...files].some((f) => f.includes(join('src', 'probe'))), 'the closure was walked');
+});
