@@ -36,6 +36,8 @@ export interface MintOptions {
   ca?: boolean;
   /** Add an Authority Information Access caIssuers URL (as public CAs do). */
   aiaUrl?: string;
+  /** Reuse a key pair (a cross-signed copy of a root has the root's key). */
+  keys?: CryptoKeyPair;
 }
 
 const keyCache = new Map<string, Promise<CryptoKeyPair>>();
@@ -63,7 +65,7 @@ export async function mint(o: MintOptions): Promise<Minted> {
   const hash = o.hash ?? 'SHA-256';
   const keySpec = o.key ?? { type: 'ec' };
   // A CA gets its own key so that issuers are told apart by key too.
-  const keys = await keyPair(keySpec, hash, o.ca === true || !o.issuer);
+  const keys = o.keys ?? (await keyPair(keySpec, hash, o.ca === true || !o.issuer));
   const signer = o.issuer ? o.issuer.keys : keys;
   const signerSpec = o.issuer ? (o.issuer.keys.privateKey.algorithm as KeyAlgorithm) : keys.privateKey.algorithm;
   const signingAlgorithm =

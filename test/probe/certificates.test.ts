@@ -129,6 +129,28 @@ t.test('trust: self-signed, untrusted root, missing intermediate', async (t) => 
   t.same(codes(pinned), [], 'a self-signed certificate explicitly trusted through the CA file');
 });
 
+t.test('path building: trusted root first, sent certificates off the path ignored', async (t) => {
+  // An old root B cross-signed our root A; the server still sends that expired cross-sign,
+  // made with SHA-1. A validating receiver stops at the trusted A and never looks at it.
+  const oldRoot = await mint({ subject: 'O=Old, CN=Old Root', ca: true, notAfterDays: 3650 });
+  const crossSigned = await mint({
+    subject: 'O=Contoso, CN=Contoso Root CA',
+    ca: true,
+    issuer: oldRoot,
+    keys: ca.root.keys,
+    notBeforeDays: -800,
+    notAfterDays: -30,
+    hash: 'SHA-1',
+  });
+  const r = await serve({ key: good.keyPem, cert: chain(good, ca.intermediate, crossSigned) });
+  t.same(codes(r), [], 'no cert_expired, cert_weak_signature or cert_untrusted from the stray cross-sign');
+  t.equal(r.addresses[0]?.chain.length, 3, 'what was sent is still listed');
+
+  const stray = await mint({ subject: 'CN=unrelated', notAfterDays: -1, notBeforeDays: -10 });
+  const r2 = await serve({ key: good.keyPem, cert: chain(good, ca.intermediate, stray) });
+  t.same(codes(r2), [], 'an unrelated expired certificate sent along is ignored');
+});
+
 t.test('dates: expired, not yet valid, expiring soon (leaf and intermediate)', async (t) => {
   const expired = await ca.leaf({ subject: 'CN=hybrid.domain.com', dns: ['hybrid.domain.com'], notBeforeDays: -400, notAfterDays: -3 });
   const r1 = await serve({ key: expired.keyPem, cert: chain(expired, ca.intermediate) });

@@ -8,48 +8,66 @@ import { issuedBy, type ParsedCert } from './parse.js';
 import type { TrustStore } from './trust-store.js';
 import { windowsDn } from './windows-dn.js';
 
-export type TrustVerdict =
+export type TrustVerdict = (
   | { kind: 'trusted' }
   | { kind: 'self_signed' }
   /** The path ends at a root (sent, or the issuer of what was sent) that the store does not hold. */
   | { kind: 'untrusted'; message: string }
   /** An intermediate the server should send is missing. */
-  | { kind: 'incomplete'; message: string };
+  | { kind: 'incomplete'; message: string }
+) & {
+  /**
+   * The sent certificates on the path, leaf first. Dates, keys and signatures are judged on
+   * these only: a sent certificate off the path (an old cross-sign, a stray) is ignored, as a
+   * validating receiver ignores it.
+   */
+  path: ParsedCert[];
+};
 
 const MAX_DEPTH = 10;
 
 export function judgeChain(served: readonly ParsedCert[], store: TrustStore): TrustVerdict {
   const leaf = served[0];
-  if (!leaf) return { kind: 'untrusted', message: 'the server sent no certificate' };
+  if (!leaf) return { kind: 'untrusted', message: 'the server sent no certificate', path: [] };
   const unused = served.slice(1);
+  const path: ParsedCert[] = [leaf];
   let cur: ParsedCert = leaf;
   for (let depth = 0; depth < MAX_DEPTH; depth++) {
-    if (store.has(cur.node)) return { kind: 'trusted' };
+    if (store.has(cur.node)) return { kind: 'trusted', path };
     if (cur.selfSigned) {
-      if (cur === leaf) return { kind: 'self_signed' };
+      if (cur === leaf) return { kind: 'self_signed', path };
       return {
         kind: 'untrusted',
         message: `the chain ends at the root "${windowsDn(cur.subjectRdns)}", which is not a trusted root`,
+        path,
       };
     }
+    // A trusted root that issued this one wins over whatever else was sent (trusted-first,
+    // as OpenSSL and Windows do): an old cross-signed copy of the root sent along is ignored.
+    if (trustedRootOf(cur.node, store)) return { kind: 'trusted', path };
     const next: ParsedCert | undefined = unused.find((c) => issuedBy(cur.node, c.node));
     if (next) {
       unused.splice(unused.indexOf(next), 1);
+      path.push(next);
       cur = next;
       continue;
     }
-    return missingIssuer(cur, cur === leaf, store);
+    return { ...missingIssuer(cur, cur === leaf, store), path };
   }
-  return { kind: 'untrusted', message: `no trusted root within ${MAX_DEPTH} certificates` };
+  return { kind: 'untrusted', message: `no trusted root within ${MAX_DEPTH} certificates`, path };
 }
 
-/** The issuer of `cur` was not sent. Who is it? */
-function missingIssuer(cur: ParsedCert, isLeaf: boolean, store: TrustStore): TrustVerdict {
+function trustedRootOf(c: X509Certificate, store: TrustStore): X509Certificate | undefined {
+  return store.bySubject(c.issuer).find((r) => r.subject === r.issuer && issuedBy(c, r));
+}
+
+type Missing = { kind: 'untrusted' | 'incomplete'; message: string };
+
+/** The issuer of `cur` was neither sent nor a trusted root. Who is it? */
+function missingIssuer(cur: ParsedCert, isLeaf: boolean, store: TrustStore): Missing {
   const issuer = windowsDn(cur.issuerRdns);
   const known: X509Certificate | undefined = store.bySubject(cur.node.issuer).find((c) => issuedBy(cur.node, c));
   if (known) {
-    // Roots need not be sent; a known intermediate must be.
-    if (known.subject === known.issuer) return { kind: 'trusted' };
     return {
       kind: 'incomplete',
       message: `the intermediate "${issuer}" was not sent by the server (it is in the trust store, but a sender like Exchange Online cannot rely on that)`,

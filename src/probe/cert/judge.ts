@@ -129,7 +129,7 @@ export function judgeCertificate(served: readonly ParsedCert[], store: TrustStor
   } else if (trust.kind === 'incomplete') {
     reasons.push(reason('cert_chain_incomplete', trust.message));
   }
-  reasons.push(...dateReasons(served, now, policy.warnDays), ...strengthReasons(served));
+  reasons.push(...dateReasons(trust.path, now, policy.warnDays), ...strengthReasons(trust.path));
   if (policy.thumbprint !== undefined && normalizeThumbprint(policy.thumbprint) !== leaf.thumbprint) {
     reasons.push(
       reason('cert_thumbprint_mismatch', `served thumbprint ${leaf.thumbprint} is not the pinned ${normalizeThumbprint(policy.thumbprint)}`),
