@@ -32,6 +32,7 @@ Options:
   --no-sni            send no server name
   --ca FILE           PEM file of trusted CA certificates (replaces the bundled roots)
   --address IP        probe this address instead of resolving HOST; repeatable
+  --family 4|6        probe only the IPv4 or only the IPv6 addresses of HOST
   --source IP         connect from this local address (receive connector / SNAT tests)
   --implicit-tls      TLS from the first byte instead of STARTTLS
   --ehlo NAME         name to send with EHLO (default: this machine's host name)
@@ -65,6 +66,11 @@ function ip(name: string, text: string): string {
   return bare;
 }
 
+function ipFamily(text: string): 4 | 6 {
+  if (text.trim() === '4' || text.trim() === '6') return Number(text) as 4 | 6;
+  throw new UsageError(`--family: must be 4 or 6 (got "${text}")`);
+}
+
 function readCa(file: string): string {
   let text: string;
   try {
@@ -91,6 +97,7 @@ export function parseCheckArgs(argv: string[]): CheckOptions | null {
         'no-sni': { type: 'boolean' },
         ca: { type: 'string' },
         address: { type: 'string', multiple: true },
+        family: { type: 'string' },
         source: { type: 'string' },
         'implicit-tls': { type: 'boolean' },
         ehlo: { type: 'string' },
@@ -144,6 +151,7 @@ export function parseCheckArgs(argv: string[]): CheckOptions | null {
     expect: v.expect?.map((e) => e.trim()),
     sni: v['no-sni'] ? null : v.sni,
     addresses: v.address?.map((a) => ip('address', a)),
+    family: v.family === undefined ? undefined : ipFamily(v.family),
     source: v.source === undefined ? undefined : ip('source', v.source),
     implicitTls: v['implicit-tls'] ? true : undefined,
     ca: v.ca === undefined ? undefined : readCa(v.ca),

@@ -47,6 +47,7 @@ export function makeTarget(t: Partial<ProbeTarget> & { host: string }): ProbeTar
     expect: t.expect?.length ? t.expect : [host],
     sni: t.sni !== undefined ? t.sni : isIP(host) ? null : host.replace(/\.$/, ''),
     ...(t.addresses?.length ? { addresses: t.addresses } : {}),
+    ...(t.family ? { family: t.family } : {}),
     ...(t.source ? { source: t.source } : {}),
     implicitTls: t.implicitTls ?? port === 465,
     ...(t.ca ? { ca: t.ca } : {}),
@@ -70,8 +71,12 @@ async function addressesOf(target: ProbeTarget, resolver: Resolver, signal: Abor
   if (target.addresses?.length) return target.addresses;
   if (isIP(target.host)) return [target.host];
   try {
-    const found = [...new Set(await abortable(resolver(target.host, signal), signal))];
-    if (found.length === 0) return reason('dns_error', `${target.host} has no A or AAAA record`);
+    const all = [...new Set(await abortable(resolver(target.host, signal), signal))];
+    const found = target.family ? all.filter((a) => isIP(a) === target.family) : all;
+    if (found.length === 0) {
+      const kind = target.family === 4 ? 'A' : target.family === 6 ? 'AAAA' : 'A or AAAA';
+      return reason('dns_error', `${target.host} has no ${kind} record${all.length ? ` (only ${all.join(', ')})` : ''}`);
+    }
     return found.slice(0, MAX_ADDRESSES);
   } catch (e) {
     const code = (e as { code?: string }).code;
@@ -107,6 +112,7 @@ export async function probeTarget(target: ProbeTarget, options: ProbeOptions): P
       implicitTls: target.implicitTls,
       ...(target.source ? { source: target.source } : {}),
       ...(target.addresses ? { addresses: target.addresses } : {}),
+      ...(target.family ? { family: target.family } : {}),
     },
     status: 'ok',
     reasons: [],

@@ -16,6 +16,8 @@ export interface ProbeTarget {
   sni: string | null;
   /** Pinned addresses: skip DNS and probe exactly these. */
   addresses?: string[];
+  /** Probe only IPv4 or only IPv6 addresses of the name (e.g. from a host without IPv6). */
+  family?: 4 | 6;
   /** Local address to connect from (SNAT / receive-connector selection). */
   source?: string;
   /** TLS from the first byte (port 465) instead of STARTTLS. */
@@ -128,6 +130,7 @@ export interface TargetResult {
     implicitTls: boolean;
     source?: string;
     addresses?: string[];
+    family?: 4 | 6;
   };
   status: Status;
   /** Problems of the target as a whole (DNS, bad input); per-address ones live in addresses[]. */

@@ -98,6 +98,7 @@ t.test('unknown: exit 3 with one line naming the problem', async (t) => {
     [['a.test', '--sni', 'x.test', '--no-sni'], /--sni and --no-sni exclude each other/],
     [['a.test', '--ca', '/nonexistent/ca.pem'], /--ca: cannot read \/nonexistent\/ca\.pem: ENOENT/],
     [['a.test', '--bogus'], /unknown option --bogus/],
+    [['a.test', '--family', '5'], /--family: must be 4 or 6 \(got "5"\)/],
     [['a.test', '--port'], /--port/],
   ];
   for (const [argv, want] of cases) {

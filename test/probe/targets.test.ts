@@ -96,6 +96,19 @@ t.test('DNS problems are dns_error at the target level', async (t) => {
   t.ok(hanging.durationMs < 1300, 'the deadline covers DNS');
 });
 
+t.test('family restricts the addresses probed', async (t) => {
+  const srv = await fakeSmtp({ tls: goodServed() });
+  const resolver = resolverFor({ 'hybrid.domain.com': ['::1', '127.0.0.1'] });
+  const v4 = await probeTarget(makeTarget({ host: 'hybrid.domain.com', port: srv.port, family: 4, ca: ca.root.certPem }), { timeoutMs: 3000, resolver });
+  t.same(v4.addresses.map((a) => a.address), ['127.0.0.1']);
+  t.equal(v4.status, 'ok');
+  t.equal(v4.target.family, 4);
+  const none = await probeTarget(makeTarget({ host: 'hybrid.domain.com', family: 6 }), { timeoutMs: 3000, resolver: resolverFor({ 'hybrid.domain.com': ['127.0.0.1'] }) });
+  t.same(none.reasons.map((x) => x.code), ['dns_error']);
+  t.match(none.reasons[0]?.message, /no AAAA record \(only 127\.0\.0\.1\)/);
+  await srv.close();
+});
+
 t.test('pinned addresses and IP targets skip DNS', async (t) => {
   const srv = await fakeSmtp({ tls: goodServed() });
   const never: Resolver = async () => t.fail('resolver must not be called') as never;
