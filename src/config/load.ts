@@ -1,0 +1,269 @@
+/**
+ * Configuration: YAML text → validated, defaulted Config. Every problem is collected and
+ * reported with its path (`targets[2].port: must be <= 65535`); nothing half-valid is used.
+ */
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { dirname, resolve } from 'node:path';
+import { TypeGuard, type TSchema } from '@sinclair/typebox';
+import { Value, type ValueError } from '@sinclair/typebox/value';
+import cron from 'node-cron';
+import YAML from 'yaml';
+import { normalizeThumbprint } from '../probe/cert/judge.js';
+import { splitPem } from '../probe/cert/trust-store.js';
+import { makeTarget } from '../probe/probe-target.js';
+import type { ProbeTarget } from '../probe/types.js';
+import { ConfigSchema, type AddressClass, type RawConfig, type RawTarget } from './schema.js';
+
+export interface ConfiguredTarget {
+  /** Unique; the key of results and metrics. */
+  name: string;
+  schedule: string;
+  timeoutMs: number;
+  labels: Record<string, string>;
+  probe: ProbeTarget;
+}
+
+export interface OnDemandPolicy {
+  enabled: boolean;
+  ports: number[];
+  allowHosts: string[];
+  refuseAddresses: AddressClass[];
+  token: string | null;
+  rateLimit: { max: number; windowSeconds: number };
+  maxConcurrent: number;
+  maxTimeoutMs: number;
+}
+
+export interface Config {
+  /** Where it came from (a path, or a label for text). */
+  source: string;
+  listen: { host: string; port: number };
+  logLevel: string;
+  concurrency: number;
+  jitterMs: number;
+  historySize: number;
+  targets: ConfiguredTarget[];
+  onDemand: OnDemandPolicy;
+}
+
+export const DEFAULTS = {
+  listen: '127.0.0.1:9925',
+  logLevel: 'info',
+  concurrency: 8,
+  jitterSeconds: 10,
+  history: 50,
+  schedule: '*/5 * * * *',
+  timeoutSeconds: 30,
+  onDemand: {
+    enabled: true,
+    ports: [25, 465, 587, 2525],
+    refuseAddresses: ['loopback', 'link-local', 'unspecified', 'multicast', 'broadcast'] as AddressClass[],
+    rateLimit: { max: 30, windowSeconds: 60 },
+    maxConcurrent: 4,
+    maxTimeoutSeconds: 60,
+  },
+} as const;
+
+export class ConfigError extends Error {
+  constructor(
+    readonly source: string,
+    readonly problems: string[],
+  ) {
+    super(`invalid configuration ${source}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** `/targets/2/port` → `targets[2].port` */
+export function displayPath(pointer: string): string {
+  return pointer
+    .split('/')
+    .slice(1)
+    .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .reduce((acc, part) => (/^\d+$/.test(part) ? `${acc}[${part}]` : acc ? `${acc}.${part}` : part), '');
+}
+
+function describe(error: ValueError): string {
+  const s = error.schema as TSchema & { anyOf?: TSchema[] };
+  if (s.anyOf && s.anyOf.every((v) => TypeGuard.IsLiteral(v))) {
+    return `must be one of ${s.anyOf.map((v) => JSON.stringify((v as { const: unknown }).const)).join(', ')}`;
+  }
+  if (error.message === 'Unexpected property') {
+    return /\/labels\/[^/]+$/.test(error.path) ? 'not a valid label name (letters, digits, _; not starting with a digit)' : 'unknown key';
+  }
+  if (TypeGuard.IsInteger(s) || TypeGuard.IsNumber(s)) {
+    const n = s as { minimum?: number; maximum?: number; exclusiveMinimum?: number };
+    if (typeof error.value === 'number' && Number.isFinite(error.value)) {
+      if (n.maximum !== undefined && error.value > n.maximum) return `must be <= ${n.maximum}`;
+      if (n.minimum !== undefined && error.value < n.minimum) return `must be >= ${n.minimum}`;
+      if (n.exclusiveMinimum !== undefined && error.value <= n.exclusiveMinimum) return `must be > ${n.exclusiveMinimum}`;
+      if (TypeGuard.IsInteger(s)) return 'must be an integer';
+    }
+  }
+  return error.message
+    .replace(/^Expected required property$/, 'is required')
+    .replace(/^Expected array length to be greater or equal to (\d+)$/, 'must have at least $1 item(s)')
+    .replace(/^Expected array length to be less or equal to (\d+)$/, 'must have at most $1 item(s)')
+    .replace(/^Expected string length greater or equal to (\d+)$/, 'must be at least $1 characters')
+    .replace(/^Expected string length less or equal to (\d+)$/, 'must be at most $1 characters')
+    .replace(/^Expected string to match '(.*)'$/, 'has characters that are not allowed (must match $1)')
+    .replace(/^Expected/, 'must be');
+}
+
+function schemaProblems(value: unknown): string[] {
+  const seen = new Set<string>();
+  const problems: string[] = [];
+  for (const error of Value.Errors(ConfigSchema, value)) {
+    const path = displayPath(error.path) || '(top level)';
+    if (seen.has(path)) continue;
+    seen.add(path);
+    problems.push(`${path}: ${describe(error)}`);
+  }
+  return problems;
+}
+
+/** `HOST:PORT`, `[v6]:PORT` or `:PORT` (all interfaces); null if malformed. */
+export function parseListen(text: string): { host: string; port: number } | null {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text.trim());
+  if (!m) return null;
+  const port = Number(m[3]);
+  const host = m[1] ?? (m[2] || '0.0.0.0');
+  if (port > 65535) return null;
+  return { host, port };
+}
+
+const TLS_VERSIONS = { '1.0': 'TLSv1', '1.1': 'TLSv1.1', '1.2': 'TLSv1.2', '1.3': 'TLSv1.3' } as const;
+
+export interface ParseOptions {
+  /** Where relative caFile paths are taken from. */
+  baseDir: string;
+  env?: NodeJS.ProcessEnv;
+  readFile?: (path: string) => string;
+}
+
+export function parseConfig(text: string, source: string, options: ParseOptions): Config {
+  const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length) {
+    throw new ConfigError(source, doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]!.replace(/:$/, '')}`));
+  }
+  const raw: unknown = doc.toJS() ?? {};
+  const problems = schemaProblems(raw);
+  if (problems.length) throw new ConfigError(source, problems);
+  return build(raw as RawConfig, source, options);
+}
+
+export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const absolute = resolve(path);
+  let text: string;
+  try {
+    text = readFileSync(absolute, 'utf8');
+  } catch (e) {
+    throw new ConfigError(absolute, [`cannot read the file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`]);
+  }
+  return parseConfig(text, absolute, { baseDir: dirname(absolute), env });
+}
+
+function build(raw: RawConfig, source: string, options: ParseOptions): Config {
+  const problems: string[] = [];
+  const readFile = options.readFile ?? ((p: string) => readFileSync(p, 'utf8'));
+  const caCache = new Map<string, string | null>();
+  const readCa = (file: string, path: string): string | undefined => {
+    const full = resolve(options.baseDir, file);
+    if (!caCache.has(full)) {
+      try {
+        const text = readFile(full);
+        caCache.set(full, splitPem(text).length ? text : null);
+        if (!splitPem(text).length) problems.push(`${path}: ${full} holds no PEM certificate`);
+      } catch (e) {
+        caCache.set(full, null);
+        problems.push(`${path}: cannot read ${full}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
+    }
+    return caCache.get(full) ?? undefined;
+  };
+
+  const listen = parseListen(raw.listen ?? DEFAULTS.listen);
+  if (!listen) problems.push(`listen: must be HOST:PORT, e.g. 127.0.0.1:9925 or [::]:9925 (got "${raw.listen}")`);
+
+  const defaults = raw.defaults ?? {};
+  if (defaults.schedule !== undefined && !cron.validate(defaults.schedule)) {
+    problems.push(`defaults.schedule: "${defaults.schedule}" is not a valid cron expression`);
+  }
+  const defaultCa = defaults.caFile !== undefined ? readCa(defaults.caFile, 'defaults.caFile') : undefined;
+
+  const names = new Map<string, number>();
+  const targets: ConfiguredTarget[] = [];
+  (raw.targets ?? []).forEach((t: RawTarget, i) => {
+    const at = `targets[${i}]`;
+    const port = t.port ?? defaults.port ?? 25;
+    const name = t.name ?? (port === 25 ? t.host : `${t.host}:${port}`);
+    const first = names.get(name);
+    if (first !== undefined) {
+      problems.push(`${at}.name: "${name}" is already used by targets[${first}]; give one of them a distinct name`);
+    } else {
+      names.set(name, i);
+    }
+    const schedule = t.schedule ?? defaults.schedule ?? DEFAULTS.schedule;
+    if (t.schedule !== undefined && !cron.validate(t.schedule)) {
+      problems.push(`${at}.schedule: "${t.schedule}" is not a valid cron expression`);
+    }
+    (t.addresses ?? []).forEach((a, j) => {
+      if (!isIP(a)) problems.push(`${at}.addresses[${j}]: "${a}" is not an IP address`);
+    });
+    if (t.source !== undefined && !isIP(t.source)) problems.push(`${at}.source: "${t.source}" is not an IP address`);
+    if (t.thumbprint !== undefined && normalizeThumbprint(t.thumbprint).length !== 40) {
+      problems.push(`${at}.thumbprint: must be 40 hexadecimal characters (SHA-1)`);
+    }
+    const ca = t.caFile !== undefined ? readCa(t.caFile, `${at}.caFile`) : defaultCa;
+    const minTls = t.minTls ?? defaults.minTls;
+    const family = t.family ?? defaults.family;
+    targets.push({
+      name,
+      schedule,
+      timeoutMs: Math.round((t.timeout ?? defaults.timeout ?? DEFAULTS.timeoutSeconds) * 1000),
+      labels: t.labels ?? {},
+      probe: makeTarget({
+        host: t.host,
+        port,
+        expect: t.expect,
+        sni: t.sni === false ? null : t.sni,
+        addresses: t.addresses,
+        source: t.source,
+        implicitTls: t.implicitTls,
+        ca,
+        ehloName: t.ehlo ?? defaults.ehlo,
+        warnDays: t.warnDays ?? defaults.warnDays,
+        thumbprint: t.thumbprint,
+        minTlsVersion: minTls ? TLS_VERSIONS[minTls] : undefined,
+        family,
+      }),
+    });
+  });
+
+  const od = raw.onDemand ?? {};
+  const token = options.env?.SMTP_TLS_PROBE_TOKEN || od.token || null;
+  if (options.env?.SMTP_TLS_PROBE_TOKEN && options.env.SMTP_TLS_PROBE_TOKEN.length < 16) {
+    problems.push('SMTP_TLS_PROBE_TOKEN (environment): must be at least 16 characters');
+  }
+  if (problems.length) throw new ConfigError(source, problems);
+  return {
+    source,
+    listen: listen!,
+    logLevel: raw.logLevel ?? DEFAULTS.logLevel,
+    concurrency: raw.concurrency ?? DEFAULTS.concurrency,
+    jitterMs: Math.round((raw.jitter ?? DEFAULTS.jitterSeconds) * 1000),
+    historySize: raw.history ?? DEFAULTS.history,
+    targets,
+    onDemand: {
+      enabled: od.enabled ?? DEFAULTS.onDemand.enabled,
+      ports: od.ports ?? [...DEFAULTS.onDemand.ports],
+      allowHosts: od.allowHosts ?? [],
+      refuseAddresses: od.refuseAddresses ?? [...DEFAULTS.onDemand.refuseAddresses],
+      token,
+      rateLimit: od.rateLimit ?? { ...DEFAULTS.onDemand.rateLimit },
+      maxConcurrent: od.maxConcurrent ?? DEFAULTS.onDemand.maxConcurrent,
+      maxTimeoutMs: Math.round((od.maxTimeout ?? DEFAULTS.onDemand.maxTimeoutSeconds) * 1000),
+    },
+  };
+}

@@ -1,0 +1,150 @@
+/**
+ * GET /probe: probe a host now and answer its JSON result. The caller decides where this
+ * service connects, so the policy is applied before any connection: allowed ports, the host
+ * allowlist, and refused address classes checked on every resolved address. The probe then
+ * runs against exactly those addresses (pinned), so a second DNS answer cannot differ.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { isIP } from 'node:net';
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { OnDemandPolicy } from '../../config/load.js';
+import { makeTarget, type Resolver, type TargetResult } from '../../probe/index.js';
+import type { ProbeFn } from '../../scheduler/scheduler.js';
+import { ApiError } from '../errors.js';
+import { addressClass, hostAllowed } from '../on-demand.js';
+
+export const ProbeQuery = Type.Object(
+  {
+    host: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'host name or IP address to probe' })),
+    target: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'alias of host' })),
+    port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'TCP port (default 25)' })),
+    expect: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 253 }), {
+        maxItems: 20,
+        description: 'name the certificate must cover; repeatable (default: host)',
+      }),
+    ),
+    sni: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'TLS server name (default: host)' })),
+    implicitTls: Type.Optional(Type.Boolean({ description: 'TLS from the first byte (default: true for port 465)' })),
+    timeout: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 600, description: 'deadline in seconds' })),
+    format: Type.Optional(Type.Union([Type.Literal('json')], { description: 'answer format' })),
+  },
+  { additionalProperties: false },
+);
+type ProbeQuery = Static<typeof ProbeQuery>;
+
+export interface ProbeRouteDeps {
+  policy: () => OnDemandPolicy;
+  probe: ProbeFn;
+  resolver: Resolver;
+  /** Default deadline in ms when the caller gives none (capped by the policy). */
+  defaultTimeoutMs: number;
+}
+
+function checkToken(request: FastifyRequest, token: string | null): void {
+  if (!token) return;
+  const header = request.headers.authorization ?? '';
+  const given = /^Bearer\s+(.+)$/i.exec(header)?.[1]?.trim() ?? '';
+  const a = Buffer.from(given);
+  const b = Buffer.from(token);
+  if (a.length !== b.length || !timingSafeEqual(a, b)) {
+    throw new ApiError(401, 'unauthorized', 'a valid bearer token is required (Authorization: Bearer TOKEN)');
+  }
+}
+
+async function resolveChecked(host: string, policy: OnDemandPolicy, resolver: Resolver, signal: AbortSignal): Promise<string[] | Error> {
+  let addresses: string[];
+  if (isIP(host)) {
+    addresses = [host];
+  } else {
+    try {
+      addresses = [...new Set(await resolver(host, signal))];
+    } catch (e) {
+      return e as Error; // the probe reports it as dns_error
+    }
+  }
+  const refused = addresses
+    .map((address) => ({ address, class: addressClass(address) }))
+    .filter((a) => a.class !== null && policy.refuseAddresses.includes(a.class));
+  if (refused.length) {
+    throw new ApiError(
+      403,
+      'address_not_allowed',
+      `${host} resolves to ${refused.map((r) => `${r.address} (${r.class})`).join(', ')}, which this service does not probe on demand`,
+      { refused },
+    );
+  }
+  return addresses;
+}
+
+export function probeRoute(app: FastifyInstance, deps: ProbeRouteDeps): void {
+  let inFlight = 0;
+  app.get(
+    '/probe',
+    {
+      schema: {
+        summary: 'Probe a host now',
+        description:
+          'Connects like a sending MTA (EHLO, STARTTLS, TLS) to every address of the host and answers the JSON result. Refused with 4xx where the on-demand policy does not allow the port, host or address.',
+        querystring: ProbeQuery,
+        response: { 200: { type: 'object', additionalProperties: true, description: 'the probe result (see README, "JSON result")' } },
+      },
+      config: { rateLimit: {} },
+    },
+    async (request, reply): Promise<TargetResult> => {
+      const policy = deps.policy();
+      if (!policy.enabled) throw new ApiError(403, 'on_demand_disabled', 'the on-demand probe is disabled in the configuration');
+      checkToken(request, policy.token);
+      const q = request.query as ProbeQuery;
+      if (q.host && q.target && q.host !== q.target) {
+        throw new ApiError(400, 'bad_parameter', 'host: give host or target, not both', { parameter: 'host' });
+      }
+      const host = (q.host ?? q.target ?? '').trim().replace(/^\[(.*)\]$/, '$1');
+      if (!host) throw new ApiError(400, 'bad_parameter', 'host: is required (or its alias target)', { parameter: 'host' });
+      if (/[\s/@]/.test(host)) throw new ApiError(400, 'bad_parameter', `host: "${host}" is not a host name or IP address`, { parameter: 'host' });
+      const port = q.port ?? 25;
+      if (!policy.ports.includes(port)) {
+        throw new ApiError(403, 'port_not_allowed', `port ${port} is not allowed; allowed: ${policy.ports.join(', ')}`, {
+          allowed: policy.ports,
+        });
+      }
+      if (!hostAllowed(host, policy.allowHosts)) {
+        throw new ApiError(403, 'host_not_allowed', `${host} is not on the on-demand allowlist`);
+      }
+      const timeoutMs = Math.min(q.timeout !== undefined ? q.timeout * 1000 : deps.defaultTimeoutMs, policy.maxTimeoutMs);
+      if (inFlight >= policy.maxConcurrent) {
+        void reply.header('retry-after', '1');
+        throw new ApiError(503, 'too_many_probes', `${inFlight} on-demand probes are running (limit ${policy.maxConcurrent}); retry shortly`);
+      }
+      inFlight++;
+      // The caller hanging up cancels the probe.
+      const cancel = new AbortController();
+      const onClose = () => {
+        if (!reply.raw.writableEnded) cancel.abort(new Error('client went away'));
+      };
+      reply.raw.once('close', onClose);
+      try {
+        const resolved = await resolveChecked(host, policy, deps.resolver, AbortSignal.any([cancel.signal, AbortSignal.timeout(timeoutMs)]));
+        const target = makeTarget({
+          host,
+          port,
+          expect: q.expect,
+          sni: q.sni,
+          implicitTls: q.implicitTls,
+          ...(Array.isArray(resolved) ? { addresses: resolved } : {}),
+        });
+        const failingResolver: Resolver = async () => {
+          throw resolved;
+        };
+        const result = await deps.probe(target, { timeoutMs, signal: cancel.signal, resolver: failingResolver });
+        // Pinned for safety, but the caller asked about a name: do not echo the pinning back.
+        if (!isIP(host)) delete result.target.addresses;
+        return result;
+      } finally {
+        inFlight--;
+        reply.raw.removeListener('close', onClose);
+      }
+    },
+  );
+}

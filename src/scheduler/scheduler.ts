@@ -1,0 +1,197 @@
+/**
+ * Runs the configured targets on their cron schedules (node-cron), plus a first round at
+ * start and at once for targets added by a reload. One run of a target at a time, a global
+ * cap on probes running together, a random delay on scheduled runs to spread load, and each
+ * probe under its own deadline. Results go to the store; nothing here knows HTTP or metrics.
+ */
+import cron, { type ScheduledTask } from 'node-cron';
+import type { ConfiguredTarget } from '../config/load.js';
+import type { ProbeOptions, ProbeTarget, TargetResult } from '../probe/index.js';
+import type { ResultsStore } from '../store/results-store.js';
+import { Semaphore } from './semaphore.js';
+
+export type ProbeFn = (target: ProbeTarget, options: ProbeOptions) => Promise<TargetResult>;
+
+export interface SchedulerLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
+
+export interface SchedulerOptions {
+  probe: ProbeFn;
+  store: ResultsStore;
+  logger: SchedulerLogger;
+  concurrency: number;
+  jitterMs: number;
+}
+
+export type RunCause = 'start' | 'schedule' | 'reload' | 'manual';
+
+interface Entry {
+  target: ConfiguredTarget;
+  /** Identity of the definition: a changed definition is a new entry. */
+  key: string;
+  task: ScheduledTask;
+}
+
+export class Scheduler {
+  private readonly entries = new Map<string, Entry>();
+  private readonly running = new Map<string, { entry: Entry | undefined; done: Promise<void> }>();
+  private readonly slots: Semaphore;
+  private readonly stopping = new AbortController();
+  private started = false;
+  private firstRound: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: SchedulerOptions) {
+    this.slots = new Semaphore(options.concurrency);
+  }
+
+  /** Targets as configured now, with their next scheduled run. */
+  targets(): Array<{ target: ConfiguredTarget; nextRun: Date | null; running: boolean }> {
+    return [...this.entries.values()].map((e) => ({
+      target: e.target,
+      nextRun: this.started ? e.task.getNextRun() : null,
+      running: this.running.has(e.target.name),
+    }));
+  }
+
+  /** Resolves when the first round (at start) has finished. */
+  ready(): Promise<void> {
+    return this.firstRound;
+  }
+
+  setConcurrency(n: number): void {
+    this.slots.resize(n);
+  }
+
+  /**
+   * Apply a (re)loaded target list: removed targets stop and their results go, added or
+   * changed ones are scheduled and, once started, probed at once.
+   */
+  setTargets(targets: readonly ConfiguredTarget[]): { added: string[]; removed: string[]; changed: string[] } {
+    const next = new Map(targets.map((t) => [t.name, t]));
+    const added: string[] = [];
+    const removed: string[] = [];
+    const changed: string[] = [];
+    for (const [name, entry] of this.entries) {
+      const t = next.get(name);
+      if (!t || keyOf(t) !== entry.key) {
+        void entry.task.destroy();
+        this.entries.delete(name);
+        (t ? changed : removed).push(name);
+      }
+    }
+    for (const t of targets) {
+      if (this.entries.has(t.name)) continue;
+      this.entries.set(t.name, { target: t, key: keyOf(t), task: this.createTask(t) });
+      if (!changed.includes(t.name)) added.push(t.name);
+      if (this.started) {
+        void this.entries.get(t.name)!.task.start();
+        void this.run(t.name, 'reload');
+      }
+    }
+    this.options.store.retain(next.keys());
+    return { added, removed, changed };
+  }
+
+  start(): void {
+    if (this.started || this.stopping.signal.aborted) return;
+    this.started = true;
+    for (const e of this.entries.values()) void e.task.start();
+    this.firstRound = Promise.all([...this.entries.keys()].map((name) => this.run(name, 'start'))).then(() => undefined);
+  }
+
+  /** Run one target now (unless it is already running). */
+  run(name: string, cause: RunCause): Promise<void> {
+    const existing = this.running.get(name);
+    const entry = this.entries.get(name);
+    if (existing) {
+      // A redefined target runs again once the run of its old definition (whose result is dropped) ends.
+      if (existing.entry !== entry && entry) return existing.done.then(() => this.run(name, cause));
+      this.options.logger.debug({ target: name, cause }, 'probe skipped: the previous run of this target is still going');
+      return existing.done;
+    }
+    const done = this.execute(name, cause).finally(() => this.running.delete(name));
+    this.running.set(name, { entry, done });
+    return done;
+  }
+
+  /**
+   * Stop scheduling, let running probes finish within graceMs, then abort them.
+   * Resolves when nothing runs any more.
+   */
+  async stop(graceMs: number): Promise<void> {
+    for (const e of this.entries.values()) void e.task.destroy();
+    this.entries.clear();
+    const all = Promise.all([...this.running.values()].map((r) => r.done));
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, graceMs);
+    });
+    await Promise.race([all, grace]);
+    clearTimeout(timer);
+    this.stopping.abort(new Error('shutting down'));
+    await all;
+  }
+
+  private createTask(t: ConfiguredTarget): ScheduledTask {
+    const log = this.options.logger;
+    return cron.createTask(t.schedule, () => this.run(t.name, 'schedule'), {
+      name: t.name,
+      noOverlap: true,
+      maxRandomDelay: this.options.jitterMs,
+      logger: {
+        info: (m) => log.debug({ target: t.name }, String(m)),
+        warn: (m) => log.warn({ target: t.name }, String(m)),
+        error: (m) => log.error({ target: t.name }, String(m)),
+        debug: (m) => log.debug({ target: t.name }, String(m)),
+      },
+    });
+  }
+
+  private async execute(name: string, cause: RunCause): Promise<void> {
+    const entry = this.entries.get(name);
+    if (!entry) return;
+    const { target } = entry;
+    const log = this.options.logger;
+    const queuedAt = Date.now();
+    if (!(await this.slots.acquire(this.stopping.signal))) return;
+    try {
+      const result = await this.options.probe(target.probe, { timeoutMs: target.timeoutMs, signal: this.stopping.signal });
+      // A reload may have removed or redefined the target meanwhile: drop a stale result.
+      if (this.entries.get(name) !== entry) return;
+      this.options.store.record(name, result);
+      if (result.addresses.length === 0) {
+        log.info(
+          { target: name, cause, status: result.status, reasons: result.reasons.map((r) => r.code), durationMs: result.durationMs },
+          'probe',
+        );
+      }
+      for (const a of result.addresses) {
+        log.info(
+          {
+            target: name,
+            cause,
+            address: a.address,
+            status: a.status,
+            reasons: a.reasons.map((r) => r.code),
+            thumbprint: a.certificate?.thumbprint,
+            durationMs: Math.round(a.timings.totalMs),
+            queuedMs: result.startedAt ? Math.max(0, Date.parse(result.startedAt) - queuedAt) : undefined,
+          },
+          'probe',
+        );
+      }
+    } catch (e) {
+      log.error({ target: name, err: e }, 'probe failed unexpectedly');
+    } finally {
+      this.slots.release();
+    }
+  }
+}
+
+function keyOf(t: ConfiguredTarget): string {
+  return JSON.stringify(t);
+}

@@ -1,0 +1,125 @@
+/**
+ * Configuration loading: one invalid fixture per rule (its first line says the message
+ * expected), a full valid file with every key, the shipped file, and defaults.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { ConfigError, DEFAULTS, loadConfig, parseConfig } from '../../src/config/load.js';
+
+const dir = fileURLToPath(new URL('../fixtures/config/', import.meta.url));
+const shipped = fileURLToPath(new URL('../../config/probe.yaml', import.meta.url));
+
+t.test('every invalid fixture is refused with its expected message and path', async (t) => {
+  const files = readdirSync(dir).filter((f) => f.startsWith('invalid-'));
+  t.ok(files.length >= 20, `${files.length} fixtures`);
+  for (const file of files) {
+    const text = readFileSync(join(dir, file), 'utf8');
+    const expected = /^# expect: (.+)$/m.exec(text)?.[1];
+    t.ok(expected, `${file} states its expected message`);
+    try {
+      loadConfig(join(dir, file), {});
+      t.fail(`${file} was accepted`);
+    } catch (e) {
+      t.type(e, ConfigError, file);
+      const problems = (e as ConfigError).problems;
+      t.ok(
+        problems.some((p) => p.startsWith(expected!)),
+        `${file}: "${expected}" in ${JSON.stringify(problems)}`,
+      );
+      t.match((e as ConfigError).message, new RegExp(`^invalid configuration .*${file}:\\n  - `), 'message names the file');
+    }
+  }
+});
+
+t.test('all problems of a file are listed together', async (t) => {
+  try {
+    parseConfig('concurrency: 0\nlisten: 5\ntargets:\n  - host: a.test\n    port: 0\n    bogus: 1\n', 'x.yaml', { baseDir: dir });
+    t.fail('accepted');
+  } catch (e) {
+    t.same([...(e as ConfigError).problems].sort(), [
+      'concurrency: must be >= 1',
+      'listen: must be string',
+      'targets[0].bogus: unknown key',
+      'targets[0].port: must be >= 1',
+    ]);
+  }
+});
+
+t.test('a full valid file: every key applied, defaults inherited', async (t) => {
+  const c = loadConfig(join(dir, 'valid-full.yaml'), {});
+  t.same(c.listen, { host: '::1', port: 9999 });
+  t.equal(c.logLevel, 'warn');
+  t.equal(c.concurrency, 2);
+  t.equal(c.jitterMs, 0);
+  t.equal(c.historySize, 5);
+  const [a, b] = c.targets;
+  t.equal(a?.name, 'hybrid.domain.com:2525', 'default name is host:port when the port is not 25');
+  t.equal(a?.schedule, '*/10 * * * *');
+  t.equal(a?.timeoutMs, 5000);
+  t.same(a?.labels, { site: 'dc1' });
+  t.same(a?.probe.expect, ['hybrid.domain.com', 'mail.domain.com']);
+  t.equal(a?.probe.port, 2525);
+  t.equal(a?.probe.warnDays, 14);
+  t.equal(a?.probe.minTlsVersion, 'TLSv1.3');
+  t.equal(a?.probe.ehloName, 'probe.example.net');
+  t.equal(a?.probe.family, 4);
+  t.equal(a?.probe.sni, 'hybrid.domain.com');
+  t.equal(b?.name, 'server1');
+  t.equal(b?.probe.sni, null, 'sni: false sends none');
+  t.same(b?.probe.addresses, ['192.0.2.10']);
+  t.equal(b?.probe.source, '127.0.0.1');
+  t.equal(b?.timeoutMs, 2500);
+  t.equal(b?.schedule, '*/1 * * * *');
+  t.same(c.onDemand, {
+    enabled: false,
+    ports: [25],
+    allowHosts: ['*.domain.com'],
+    refuseAddresses: ['loopback', 'private'],
+    token: null,
+    rateLimit: { max: 5, windowSeconds: 10 },
+    maxConcurrent: 1,
+    maxTimeoutMs: 20000,
+  });
+});
+
+t.test('the shipped config/probe.yaml loads as it is, with the documented defaults', async (t) => {
+  const c = loadConfig(shipped, {});
+  t.same(c.listen, { host: '127.0.0.1', port: 9925 });
+  t.equal(c.targets.length, 0);
+  t.equal(c.onDemand.enabled, true);
+  t.same(c.onDemand.ports, [25, 465, 587, 2525]);
+  t.same(c.onDemand.refuseAddresses, [...DEFAULTS.onDemand.refuseAddresses]);
+  const empty = parseConfig('', 'empty.yaml', { baseDir: dir });
+  t.same(
+    { ...empty, source: undefined },
+    { ...c, source: undefined },
+    'the shipped file states exactly the defaults of an empty file',
+  );
+});
+
+t.test('the token comes from the environment first', async (t) => {
+  const c = parseConfig('onDemand: { token: "from-the-file-0123456789" }', 'x.yaml', {
+    baseDir: dir,
+    env: { SMTP_TLS_PROBE_TOKEN: 'from-the-environment-0123' },
+  });
+  t.equal(c.onDemand.token, 'from-the-environment-0123');
+  t.throws(() => parseConfig('', 'x.yaml', { baseDir: dir, env: { SMTP_TLS_PROBE_TOKEN: 'short' } }), /SMTP_TLS_PROBE_TOKEN/);
+});
+
+t.test('a CA file is read relative to the config file and must hold a certificate', async (t) => {
+  const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+  const c = parseConfig('defaults: { caFile: ca.pem }\ntargets: [ { host: a.test } ]', '/etc/stp/x.yaml', {
+    baseDir: '/etc/stp',
+    readFile: (p) => {
+      t.equal(p, '/etc/stp/ca.pem');
+      return pem;
+    },
+  });
+  t.equal(c.targets[0]?.probe.ca, pem);
+  t.throws(
+    () => parseConfig('targets: [ { host: a.test, caFile: x.pem } ]', 'x.yaml', { baseDir: '/d', readFile: () => 'no pem' }),
+    /targets\[0\]\.caFile: \/d\/x\.pem holds no PEM certificate/,
+  );
+});
