@@ -40,9 +40,11 @@ export function addressClass(address: string): AddressClass | null {
     }
     return null;
   }
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(ip);
-  if (mapped) return addressClass(mapped[1]!);
   const g = v6Groups(ip);
+  // IPv4-mapped (::ffff:a.b.c.d, canonically ::ffff:XXXX:XXXX): judge the IPv4 address.
+  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) {
+    return addressClass([g[6]! >> 8, g[6]! & 255, g[7]! >> 8, g[7]! & 255].join('.'));
+  }
   if (g.every((x) => x === 0)) return 'unspecified';
   if (g.slice(0, 7).every((x) => x === 0) && g[7] === 1) return 'loopback';
   if ((g[0]! & 0xffc0) === 0xfe80) return 'link-local';

@@ -1,0 +1,176 @@
+/**
+ * The scheduler with a stand-in probe function (scheduling is what is tested here; the real
+ * probe runs against fake servers in the service tests).
+ */
+import t from 'tap';
+import type { ConfiguredTarget } from '../../src/config/load.js';
+import { makeTarget, type ProbeOptions, type ProbeTarget, type TargetResult } from '../../src/probe/index.js';
+import { Scheduler } from '../../src/scheduler/scheduler.js';
+import { Semaphore } from '../../src/scheduler/semaphore.js';
+import { MemoryResultsStore } from '../../src/store/results-store.js';
+
+const quiet = { info() {}, warn() {}, error() {}, debug() {} };
+
+function target(name: string, schedule = '0 0 1 1 *'): ConfiguredTarget {
+  return { name, schedule, timeoutMs: 1000, labels: {}, probe: makeTarget({ host: `${name}.test`, addresses: ['127.0.0.2'] }) };
+}
+
+function fakeResult(t: ProbeTarget): TargetResult {
+  return {
+    target: { host: t.host, port: t.port, expect: t.expect, sni: t.sni, implicitTls: t.implicitTls },
+    status: 'ok',
+    reasons: [],
+    startedAt: new Date().toISOString(),
+    durationMs: 1,
+    addresses: [],
+  };
+}
+
+/** A probe that holds until released, counting calls and the peak of concurrent runs. */
+function controllableProbe() {
+  let running = 0;
+  const state = { calls: [] as string[], peak: 0, signals: [] as AbortSignal[], endedBy: [] as string[] };
+  const waiters: Array<() => void> = [];
+  const probe = async (t: ProbeTarget, o: ProbeOptions) => {
+    state.calls.push(t.host);
+    state.signals.push(o.signal!);
+    running++;
+    state.peak = Math.max(state.peak, running);
+    state.endedBy.push(
+      await new Promise<string>((resolve) => {
+        waiters.push(() => resolve('release'));
+        o.signal?.addEventListener('abort', () => resolve('abort'), { once: true });
+      }),
+    );
+    running--;
+    return fakeResult(t);
+  };
+  const releaseAll = async () => {
+    while (waiters.length) waiters.shift()!();
+    await new Promise((r) => setImmediate(r));
+  };
+  return { probe, state, releaseAll };
+}
+
+t.test('first round at start, results stored, ready resolves', async (t) => {
+  const store = new MemoryResultsStore();
+  const calls: string[] = [];
+  const s = new Scheduler({
+    store,
+    logger: quiet,
+    concurrency: 4,
+    jitterMs: 0,
+    probe: async (p) => {
+      calls.push(p.host);
+      return fakeResult(p);
+    },
+  });
+  s.setTargets([target('a'), target('b')]);
+  t.same(s.targets().map((x) => x.nextRun), [null, null], 'no next run before start');
+  s.start();
+  await s.ready();
+  t.same(calls.sort(), ['a.test', 'b.test']);
+  t.same(store.all().map((r) => r.name).sort(), ['a', 'b']);
+  t.type(s.targets()[0]?.nextRun, Date, 'next run known once started');
+  await s.stop(100);
+});
+
+t.test('no overlapping runs of one target; global concurrency cap', async (t) => {
+  const c = controllableProbe();
+  const s = new Scheduler({ store: new MemoryResultsStore(), logger: quiet, concurrency: 2, jitterMs: 0, probe: c.probe });
+  s.setTargets(['a', 'b', 'c', 'd', 'e'].map((n) => target(n)));
+  s.start();
+  await new Promise((r) => setImmediate(r));
+  void s.run('a', 'manual');
+  void s.run('a', 'manual');
+  await new Promise((r) => setImmediate(r));
+  t.equal(c.state.calls.length, 2, 'only 2 running at once');
+  for (let i = 0; i < 5; i++) await c.releaseAll();
+  await s.ready();
+  t.equal(c.state.peak, 2, 'peak concurrency is the cap');
+  t.equal(c.state.calls.filter((h) => h === 'a.test').length, 1, 'the extra runs of a were skipped while it ran');
+  await s.stop(100);
+});
+
+t.test('reload: added probed at once, removed gone from results, changed re-probed', async (t) => {
+  const store = new MemoryResultsStore();
+  const calls: string[] = [];
+  const s = new Scheduler({ store, logger: quiet, concurrency: 4, jitterMs: 0, probe: async (p) => (calls.push(p.host), fakeResult(p)) });
+  s.setTargets([target('a'), target('b')]);
+  s.start();
+  await s.ready();
+  const diff = s.setTargets([target('b', '0 0 2 1 *'), target('c')]);
+  t.same(diff, { added: ['c'], removed: ['a'], changed: ['b'] });
+  await new Promise((r) => setTimeout(r, 20));
+  t.same(store.all().map((r) => r.name).sort(), ['b', 'c']);
+  t.same(calls.sort(), ['a.test', 'b.test', 'b.test', 'c.test']);
+  t.same(s.targets().map((x) => x.target.name).sort(), ['b', 'c']);
+  const same = s.setTargets([target('b', '0 0 2 1 *'), target('c')]);
+  t.same(same, { added: [], removed: [], changed: [] }, 'an identical reload changes nothing');
+  await s.stop(100);
+});
+
+t.test('a result of a target removed while it ran is dropped', async (t) => {
+  const store = new MemoryResultsStore();
+  const c = controllableProbe();
+  const s = new Scheduler({ store, logger: quiet, concurrency: 4, jitterMs: 0, probe: c.probe });
+  s.setTargets([target('a')]);
+  s.start();
+  await new Promise((r) => setImmediate(r));
+  s.setTargets([]);
+  await c.releaseAll();
+  await s.ready();
+  t.same(store.all(), []);
+  await s.stop(100);
+});
+
+t.test('stop: running probes get the grace period, then are aborted', async (t) => {
+  const c = controllableProbe();
+  const s = new Scheduler({ store: new MemoryResultsStore(), logger: quiet, concurrency: 4, jitterMs: 0, probe: c.probe });
+  s.setTargets([target('a')]);
+  s.start();
+  await new Promise((r) => setImmediate(r));
+  const t0 = Date.now();
+  await s.stop(150);
+  t.ok(Date.now() - t0 >= 140, 'waited for the grace period');
+  t.same(c.state.endedBy, ['abort'], 'then aborted the probe');
+  t.same(s.targets(), [], 'nothing scheduled any more');
+
+  const quick = controllableProbe();
+  const s2 = new Scheduler({ store: new MemoryResultsStore(), logger: quiet, concurrency: 4, jitterMs: 0, probe: quick.probe });
+  s2.setTargets([target('a')]);
+  s2.start();
+  await new Promise((r) => setImmediate(r));
+  setTimeout(() => void quick.releaseAll(), 20);
+  const t1 = Date.now();
+  await s2.stop(5000);
+  t.ok(Date.now() - t1 < 2000, 'returns as soon as running probes finish');
+  t.same(quick.state.endedBy, ['release'], 'a probe that finishes within the grace period is not aborted');
+});
+
+t.test('cron schedule fires the probe', async (t) => {
+  const calls: string[] = [];
+  const s = new Scheduler({ store: new MemoryResultsStore(), logger: quiet, concurrency: 4, jitterMs: 0, probe: async (p) => (calls.push(p.host), fakeResult(p)) });
+  s.setTargets([target('a', '* * * * * *')]); // every second
+  s.start();
+  await s.ready();
+  await new Promise((r) => setTimeout(r, 2300));
+  await s.stop(100);
+  t.ok(calls.length >= 2, `start plus scheduled runs (${calls.length})`);
+});
+
+t.test('semaphore: waiters give up on abort, resize lets more in', async (t) => {
+  const sem = new Semaphore(1);
+  t.equal(await sem.acquire(), true);
+  const ac = new AbortController();
+  const waiting = sem.acquire(ac.signal);
+  t.equal(sem.waiting, 1);
+  ac.abort();
+  t.equal(await waiting, false);
+  t.equal(sem.waiting, 0);
+  const next = sem.acquire();
+  sem.resize(2);
+  t.equal(await next, true);
+  t.equal(sem.running, 2);
+  t.equal(await sem.acquire(AbortSignal.abort()), false);
+});
