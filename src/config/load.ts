@@ -11,7 +11,7 @@ import cron from 'node-cron';
 import YAML from 'yaml';
 import { normalizeThumbprint } from '../probe/cert/judge.js';
 import { splitPem } from '../probe/cert/trust-store.js';
-import { makeTarget } from '../probe/probe-target.js';
+import { makeTarget, TARGET_DEFAULTS } from '../probe/probe-target.js';
 import type { ProbeTarget } from '../probe/types.js';
 import { ConfigSchema, type AddressClass, type RawConfig, type RawTarget } from './schema.js';
 
@@ -33,6 +33,10 @@ export interface OnDemandPolicy {
   rateLimit: { max: number; windowSeconds: number };
   maxConcurrent: number;
   maxTimeoutMs: number;
+  /** The `defaults` section as it applies to on-demand probes (trust store, EHLO name, ...). */
+  probeDefaults: Partial<ProbeTarget>;
+  /** Deadline when the caller gives none: defaults.timeout. */
+  defaultTimeoutMs: number;
 }
 
 export interface Config {
@@ -264,6 +268,14 @@ function build(raw: RawConfig, source: string, options: ParseOptions): Config {
       rateLimit: od.rateLimit ?? { ...DEFAULTS.onDemand.rateLimit },
       maxConcurrent: od.maxConcurrent ?? DEFAULTS.onDemand.maxConcurrent,
       maxTimeoutMs: Math.round((od.maxTimeout ?? DEFAULTS.onDemand.maxTimeoutSeconds) * 1000),
+      probeDefaults: {
+        ...(defaultCa ? { ca: defaultCa } : {}),
+        ...(defaults.ehlo ? { ehloName: defaults.ehlo } : {}),
+        warnDays: defaults.warnDays ?? TARGET_DEFAULTS.warnDays,
+        minTlsVersion: TLS_VERSIONS[defaults.minTls ?? '1.2'],
+        ...(defaults.family ? { family: defaults.family } : {}),
+      },
+      defaultTimeoutMs: Math.round((defaults.timeout ?? DEFAULTS.timeoutSeconds) * 1000),
     },
   };
 }

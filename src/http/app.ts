@@ -11,7 +11,7 @@ import type { ProbeFn } from '../scheduler/scheduler.js';
 import type { ResultsStore } from '../store/results-store.js';
 import { registerErrorHandling } from './errors.js';
 import { healthRoutes, type HealthReport } from './routes/health.js';
-import { probeRoute } from './routes/probe.js';
+import { probeRoute, type ProbeMetricsView } from './routes/probe.js';
 import { resultsRoutes, type TargetsView } from './routes/results.js';
 
 export interface AppDeps {
@@ -23,8 +23,11 @@ export interface AppDeps {
   policy: () => OnDemandPolicy;
   health: () => HealthReport;
   notReady: () => string | null;
-  defaultTimeoutMs: number;
   version: string;
+  metrics: ProbeMetricsView & {
+    /** The scheduled results and service metrics, for GET /metrics. */
+    render(): Promise<string>;
+  };
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -57,6 +60,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   probeRoute(app, deps);
   resultsRoutes(app, deps);
   healthRoutes(app, deps);
+  app.get(
+    '/metrics',
+    { schema: { summary: 'Prometheus metrics of the scheduled results, the service and the process' } },
+    async (_request, reply) => reply.type(deps.metrics.contentType).send(await deps.metrics.render()),
+  );
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

@@ -26,12 +26,13 @@ export interface ErrorBody {
 /** `/port` + `must be <= 65535` → parameter `port`. */
 function validationBody(error: FastifyError): ErrorBody {
   const first = error.validation?.[0];
-  const params = (first?.params ?? {}) as { additionalProperty?: string; missingProperty?: string };
+  const params = (first?.params ?? {}) as { additionalProperty?: string; missingProperty?: string; allowedValues?: unknown[] };
   const parameter =
     params.additionalProperty ?? params.missingProperty ?? first?.instancePath.replace(/^\//, '').split('/')[0] ?? '';
   let message = first?.message ?? error.message;
   if (params.additionalProperty) message = 'unknown parameter';
   if (params.missingProperty) message = 'is required';
+  if (params.allowedValues) message = `must be one of ${params.allowedValues.join(', ')}`;
   return { code: 'bad_parameter', parameter, message: parameter ? `${parameter}: ${message}` : message };
 }
 

@@ -12,7 +12,8 @@ import { ConfigError, loadConfig, type Config } from '../config/load.js';
 import { buildApp } from '../http/app.js';
 import type { HealthReport } from '../http/routes/health.js';
 import { createLogger } from '../log.js';
-import { probeTarget, systemResolver, TARGET_DEFAULTS, type Resolver } from '../probe/index.js';
+import { PROMETHEUS_CONTENT_TYPE, renderProbeMetrics, ServiceMetrics } from '../metrics/service-metrics.js';
+import { probeTarget, systemResolver, type Resolver } from '../probe/index.js';
 import { Scheduler, type ProbeFn } from '../scheduler/scheduler.js';
 import { MemoryResultsStore, type ResultsStore } from '../store/results-store.js';
 
@@ -68,6 +69,13 @@ export async function startService(options: ServiceOptions): Promise<Service> {
 
   let loadedAt = new Date().toISOString();
   let lastReload: HealthReport['config']['lastReload'] = null;
+  const version = packageVersion();
+  const metrics = new ServiceMetrics({
+    store,
+    targets: () => config.targets,
+    reload: () => lastReload ?? { ok: true, at: loadedAt },
+    version,
+  });
   let firstRoundDone = false;
   let closing = false;
 
@@ -80,8 +88,13 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     policy: () => config.onDemand,
     health: () => ({ config: { source: config.source, loadedAt, targets: config.targets.length, lastReload } }),
     notReady: () => (closing ? 'shutting down' : firstRoundDone ? null : 'the first round of probes is still running'),
-    defaultTimeoutMs: TARGET_DEFAULTS.timeoutMs,
-    version: packageVersion(),
+    version,
+    metrics: {
+      contentType: PROMETHEUS_CONTENT_TYPE,
+      render: () => metrics.render(),
+      renderProbe: renderProbeMetrics,
+      countOnDemand: (outcome) => metrics.countOnDemand(outcome),
+    },
   });
 
   const listen = options.listen ?? config.listen;
@@ -115,7 +128,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       logger.warn({ history: next.historySize }, 'history changed in the configuration: it takes effect at the next start');
     }
     config = next;
-    logger.level = next.logLevel;
+    if (!options.logger) logger.level = next.logLevel;
     scheduler.setConcurrency(next.concurrency);
     const diff = scheduler.setTargets(next.targets);
     loadedAt = at;

@@ -21,8 +21,11 @@ export interface TargetRecord {
   history: HistoryEntry[];
   /** The most recent non-ok entries, kept even when history has moved past them. */
   recentFailures: HistoryEntry[];
-  /** When the served leaf thumbprint of each address last changed (ISO time), if seen. */
-  thumbprintChangedAt: Record<string, string>;
+  /**
+   * Per address, when the currently served leaf thumbprint was first seen (ISO time): it moves
+   * when the certificate changes.
+   */
+  thumbprintSince: Record<string, string>;
   runs: { total: number; byStatus: Record<Status, number> };
 }
 
@@ -67,22 +70,19 @@ export class MemoryResultsStore implements ResultsStore {
       latest: result,
       history: [],
       recentFailures: [],
-      thumbprintChangedAt: {},
+      thumbprintSince: {},
       runs: { total: 0, byStatus: { ok: 0, warning: 0, critical: 0, unknown: 0 } },
     };
-    if (previous) {
-      const before = new Map(previous.latest.addresses.map((a) => [a.address, a.certificate?.thumbprint]));
-      for (const a of result.addresses) {
-        const old = before.get(a.address);
-        const now = a.certificate?.thumbprint;
-        if (old && now && old !== now) rec.thumbprintChangedAt[a.address] = result.startedAt;
-      }
+    const before = new Map((previous?.latest.addresses ?? []).map((a) => [a.address, a.certificate?.thumbprint]));
+    const since: Record<string, string> = {};
+    for (const a of result.addresses) {
+      const now = a.certificate?.thumbprint;
+      if (!now) continue;
+      const kept = before.get(a.address) === now ? rec.thumbprintSince[a.address] : undefined;
+      since[a.address] = kept ?? result.startedAt;
     }
-    // Addresses that left DNS take their change time with them.
-    const present = new Set(result.addresses.map((a) => a.address));
-    for (const address of Object.keys(rec.thumbprintChangedAt)) {
-      if (!present.has(address)) delete rec.thumbprintChangedAt[address];
-    }
+    // Addresses that left DNS, or serve no certificate now, take their entry with them.
+    rec.thumbprintSince = since;
     rec.latest = result;
     rec.history.unshift(entry);
     rec.history.length = Math.min(rec.history.length, this.historySize);

@@ -81,6 +81,8 @@ t.test('a full valid file: every key applied, defaults inherited', async (t) => 
     rateLimit: { max: 5, windowSeconds: 10 },
     maxConcurrent: 1,
     maxTimeoutMs: 20000,
+    probeDefaults: { ehloName: 'probe.example.net', warnDays: 14, minTlsVersion: 'TLSv1.3', family: 4 },
+    defaultTimeoutMs: 5000,
   });
 });
 

@@ -7,6 +7,7 @@ import { DEFAULTS, type OnDemandPolicy } from '../../src/config/load.js';
 import { buildApp } from '../../src/http/app.js';
 import { addressClass, hostAllowed } from '../../src/http/on-demand.js';
 import { createLogger } from '../../src/log.js';
+import { PROMETHEUS_CONTENT_TYPE, renderProbeMetrics, ServiceMetrics } from '../../src/metrics/service-metrics.js';
 import { makeTarget, probeTarget, type Resolver } from '../../src/probe/index.js';
 import { Scheduler, type ProbeFn } from '../../src/scheduler/scheduler.js';
 import { MemoryResultsStore } from '../../src/store/results-store.js';
@@ -65,14 +66,21 @@ async function harness(overrides: Partial<OnDemandPolicy> = {}): Promise<Harness
     rateLimit: { max: 1000, windowSeconds: 60 },
     maxConcurrent: 4,
     maxTimeoutMs: 60_000,
+    probeDefaults: { ca: ca.root.certPem, ehloName: 'probe.test' },
+    defaultTimeoutMs: 3000,
     ...overrides,
   };
   const logs: Array<Record<string, unknown>> = [];
   const logger = createLogger('info', { write: (line: string) => void logs.push(JSON.parse(line)) });
   const store = new MemoryResultsStore();
-  // The probe trusts the test CA: the service would take it from the config's caFile.
-  const probe: ProbeFn = (target, o) => probeTarget({ ...target, ca: ca.root.certPem }, { resolver, ...o });
+  const probe: ProbeFn = (target, o) => probeTarget(target, { resolver, ...o });
   const scheduler = new Scheduler({ probe, store, logger, concurrency: 4, jitterMs: 0 });
+  const metrics = new ServiceMetrics({
+    store,
+    targets: () => scheduler.targets().map((x) => x.target),
+    reload: () => ({ ok: true, at: new Date().toISOString() }),
+    version: '9.9.9',
+  });
   const app = await buildApp({
     logger,
     store,
@@ -82,8 +90,13 @@ async function harness(overrides: Partial<OnDemandPolicy> = {}): Promise<Harness
     policy: () => policy,
     health: () => ({ config: { source: 'test', loadedAt: 'now', targets: 0, lastReload: null } }),
     notReady: () => null,
-    defaultTimeoutMs: 3000,
     version: '9.9.9',
+    metrics: {
+      contentType: PROMETHEUS_CONTENT_TYPE,
+      render: () => metrics.render(),
+      renderProbe: renderProbeMetrics,
+      countOnDemand: (o) => metrics.countOnDemand(o),
+    },
   });
   t.teardown(async () => {
     await scheduler.stop(0);
@@ -97,7 +110,7 @@ t.test('GET /probe answers the JSON result of the probe', async (t) => {
   const ok = await app.inject({ url: `/probe?host=hybrid.domain.com&port=${goodSrv.port}` });
   t.equal(ok.statusCode, 200);
   const body = ok.json();
-  t.equal(body.status, 'ok');
+  t.equal(body.status, 'ok', JSON.stringify(body.addresses[0]?.reasons ?? body.reasons));
   t.same(body.target.expect, ['hybrid.domain.com']);
   t.equal(body.target.addresses, undefined, 'the pinning done for safety is not echoed');
   t.equal(body.addresses[0].address, '127.0.0.2');
@@ -128,7 +141,7 @@ t.test('malformed parameters: 400 naming the parameter', async (t) => {
     ['/probe?host=a.test&port=70000', 'port', /port: must be <= 65535/],
     ['/probe?host=a.test&timeout=-1', 'timeout', /timeout: must be > 0/],
     ['/probe?host=a.test&implicitTls=maybe', 'implicitTls', /implicitTls: must be boolean/],
-    ['/probe?host=a.test&format=xml', 'format', /format:/],
+    ['/probe?host=a.test&format=xml', 'format', /format: must be one of json, prometheus/],
     ['/probe?host=a.test&hots=b', 'hots', /hots: unknown parameter/],
     ['/probe?host=a.test&target=b.test', 'host', /give host or target, not both/],
     ['/probe?host=a%20b.test', 'host', /is not a host name/],
@@ -223,8 +236,8 @@ t.test('concurrency cap on on-demand probes', async (t) => {
 t.test('scheduled side: /targets, /results, /results/:name, one log line per probe', async (t) => {
   const { app, scheduler, logs } = await harness();
   scheduler.setTargets([
-    { name: 'hybrid', schedule: '0 0 1 1 *', timeoutMs: 3000, labels: { site: 'dc1' }, probe: makeTarget({ host: 'hybrid.domain.com', port: goodSrv.port }) },
-    { name: 'server1', schedule: '0 0 1 1 *', timeoutMs: 3000, labels: {}, probe: makeTarget({ host: 'server1.domain.com', port: badSrv.port, expect: ['hybrid.domain.com'] }) },
+    { name: 'hybrid', schedule: '0 0 1 1 *', timeoutMs: 3000, labels: { site: 'dc1' }, probe: makeTarget({ host: 'hybrid.domain.com', port: goodSrv.port, ca: ca.root.certPem }) },
+    { name: 'server1', schedule: '0 0 1 1 *', timeoutMs: 3000, labels: {}, probe: makeTarget({ host: 'server1.domain.com', port: badSrv.port, expect: ['hybrid.domain.com'], ca: ca.root.certPem }) },
   ]);
   const before = await app.inject({ url: '/results/hybrid' });
   t.equal(before.json().latest, null, 'configured but not probed yet');

@@ -45,16 +45,18 @@ t.test('history is bounded; failures stay visible after successes push them out'
   t.equal(rec.latest.status, 'ok');
 });
 
-t.test('thumbprint changes are timestamped per address', async (t) => {
+t.test('per address, when the served thumbprint was first seen', async (t) => {
   const store = new MemoryResultsStore();
+  const first = result('ok', 'AAAA');
+  store.record('a', first);
   store.record('a', result('ok', 'AAAA'));
-  store.record('a', result('ok', 'AAAA'));
-  t.same(store.get('a')!.thumbprintChangedAt, {});
+  t.same(store.get('a')!.thumbprintSince, { '127.0.0.2': first.startedAt }, 'unchanged: the first sight stays');
   const changed = result('ok', 'BBBB');
   store.record('a', changed);
-  t.same(store.get('a')!.thumbprintChangedAt, { '127.0.0.2': changed.startedAt });
-  store.record('a', result('ok', 'BBBB', '127.0.0.3'));
-  t.same(store.get('a')!.thumbprintChangedAt, {}, 'an address gone from DNS takes its entry with it');
+  t.same(store.get('a')!.thumbprintSince, { '127.0.0.2': changed.startedAt }, 'moves when the certificate changes');
+  const moved = result('ok', 'BBBB', '127.0.0.3');
+  store.record('a', moved);
+  t.same(store.get('a')!.thumbprintSince, { '127.0.0.3': moved.startedAt }, 'an address gone from DNS takes its entry with it');
 });
 
 t.test('retain drops targets no longer configured', async (t) => {

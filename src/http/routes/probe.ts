@@ -7,7 +7,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 import { Type, type Static } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { OnDemandPolicy } from '../../config/load.js';
 import { makeTarget, type Resolver, type TargetResult } from '../../probe/index.js';
 import type { ProbeFn } from '../../scheduler/scheduler.js';
@@ -28,18 +28,37 @@ export const ProbeQuery = Type.Object(
     sni: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'TLS server name (default: host)' })),
     implicitTls: Type.Optional(Type.Boolean({ description: 'TLS from the first byte (default: true for port 465)' })),
     timeout: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 600, description: 'deadline in seconds' })),
-    format: Type.Optional(Type.Union([Type.Literal('json')], { description: 'answer format' })),
+    format: Type.Optional(
+      Type.Unsafe<'json' | 'prometheus'>({
+        type: 'string',
+        enum: ['json', 'prometheus'],
+        description: 'json (default), or prometheus for metrics (also chosen by an Accept header asking for Prometheus or OpenMetrics text)',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
 type ProbeQuery = Static<typeof ProbeQuery>;
 
+export interface ProbeMetricsView {
+  contentType: string;
+  /** One probe as Prometheus text. */
+  renderProbe(result: TargetResult): Promise<string>;
+  /** Count an on-demand request by outcome (the status, or the refusal code). */
+  countOnDemand(outcome: string): void;
+}
+
 export interface ProbeRouteDeps {
   policy: () => OnDemandPolicy;
+  metrics: ProbeMetricsView;
   probe: ProbeFn;
   resolver: Resolver;
-  /** Default deadline in ms when the caller gives none (capped by the policy). */
-  defaultTimeoutMs: number;
+}
+
+/** Prometheus scrapes with an Accept header that prefers OpenMetrics or the 0.0.4 text format. */
+export function wantsPrometheus(format: string | undefined, accept: string | undefined): boolean {
+  if (format) return format === 'prometheus';
+  return /application\/openmetrics-text|text\/plain;\s*version=0\.0\.4/i.test(accept ?? '');
 }
 
 function checkToken(request: FastifyRequest, token: string | null): void {
@@ -92,59 +111,72 @@ export function probeRoute(app: FastifyInstance, deps: ProbeRouteDeps): void {
       },
       config: { rateLimit: {} },
     },
-    async (request, reply): Promise<TargetResult> => {
-      const policy = deps.policy();
-      if (!policy.enabled) throw new ApiError(403, 'on_demand_disabled', 'the on-demand probe is disabled in the configuration');
-      checkToken(request, policy.token);
-      const q = request.query as ProbeQuery;
-      if (q.host && q.target && q.host !== q.target) {
-        throw new ApiError(400, 'bad_parameter', 'host: give host or target, not both', { parameter: 'host' });
-      }
-      const host = (q.host ?? q.target ?? '').trim().replace(/^\[(.*)\]$/, '$1');
-      if (!host) throw new ApiError(400, 'bad_parameter', 'host: is required (or its alias target)', { parameter: 'host' });
-      if (/[\s/@]/.test(host)) throw new ApiError(400, 'bad_parameter', `host: "${host}" is not a host name or IP address`, { parameter: 'host' });
-      const port = q.port ?? 25;
-      if (!policy.ports.includes(port)) {
-        throw new ApiError(403, 'port_not_allowed', `port ${port} is not allowed; allowed: ${policy.ports.join(', ')}`, {
-          allowed: policy.ports,
-        });
-      }
-      if (!hostAllowed(host, policy.allowHosts)) {
-        throw new ApiError(403, 'host_not_allowed', `${host} is not on the on-demand allowlist`);
-      }
-      const timeoutMs = Math.min(q.timeout !== undefined ? q.timeout * 1000 : deps.defaultTimeoutMs, policy.maxTimeoutMs);
-      if (inFlight >= policy.maxConcurrent) {
-        void reply.header('retry-after', '1');
-        throw new ApiError(503, 'too_many_probes', `${inFlight} on-demand probes are running (limit ${policy.maxConcurrent}); retry shortly`);
-      }
-      inFlight++;
-      // The caller hanging up cancels the probe.
-      const cancel = new AbortController();
-      const onClose = () => {
-        if (!reply.raw.writableEnded) cancel.abort(new Error('client went away'));
-      };
-      reply.raw.once('close', onClose);
+    async (request, reply) => {
       try {
-        const resolved = await resolveChecked(host, policy, deps.resolver, AbortSignal.any([cancel.signal, AbortSignal.timeout(timeoutMs)]));
-        const target = makeTarget({
-          host,
-          port,
-          expect: q.expect,
-          sni: q.sni,
-          implicitTls: q.implicitTls,
-          ...(Array.isArray(resolved) ? { addresses: resolved } : {}),
-        });
-        const failingResolver: Resolver = async () => {
-          throw resolved;
-        };
-        const result = await deps.probe(target, { timeoutMs, signal: cancel.signal, resolver: failingResolver });
-        // Pinned for safety, but the caller asked about a name: do not echo the pinning back.
-        if (!isIP(host)) delete result.target.addresses;
-        return result;
-      } finally {
-        inFlight--;
-        reply.raw.removeListener('close', onClose);
+        const result = await handle(request, reply);
+        deps.metrics.countOnDemand(result.status);
+        if (!wantsPrometheus((request.query as ProbeQuery).format, request.headers.accept)) return result;
+        return reply.type(deps.metrics.contentType).send(await deps.metrics.renderProbe(result));
+      } catch (e) {
+        if (e instanceof ApiError) deps.metrics.countOnDemand(e.code);
+        throw e;
       }
     },
   );
+
+  async function handle(request: FastifyRequest, reply: FastifyReply): Promise<TargetResult> {
+    const policy = deps.policy();
+    if (!policy.enabled) throw new ApiError(403, 'on_demand_disabled', 'the on-demand probe is disabled in the configuration');
+    checkToken(request, policy.token);
+    const q = request.query as ProbeQuery;
+    if (q.host && q.target && q.host !== q.target) {
+      throw new ApiError(400, 'bad_parameter', 'host: give host or target, not both', { parameter: 'host' });
+    }
+    const host = (q.host ?? q.target ?? '').trim().replace(/^\[(.*)\]$/, '$1');
+    if (!host) throw new ApiError(400, 'bad_parameter', 'host: is required (or its alias target)', { parameter: 'host' });
+    if (/[\s/@]/.test(host)) throw new ApiError(400, 'bad_parameter', `host: "${host}" is not a host name or IP address`, { parameter: 'host' });
+    const port = q.port ?? 25;
+    if (!policy.ports.includes(port)) {
+      throw new ApiError(403, 'port_not_allowed', `port ${port} is not allowed; allowed: ${policy.ports.join(', ')}`, {
+        allowed: policy.ports,
+      });
+    }
+    if (!hostAllowed(host, policy.allowHosts)) {
+      throw new ApiError(403, 'host_not_allowed', `${host} is not on the on-demand allowlist`);
+    }
+    const timeoutMs = Math.min(q.timeout !== undefined ? q.timeout * 1000 : policy.defaultTimeoutMs, policy.maxTimeoutMs);
+    if (inFlight >= policy.maxConcurrent) {
+      void reply.header('retry-after', '1');
+      throw new ApiError(503, 'too_many_probes', `${inFlight} on-demand probes are running (limit ${policy.maxConcurrent}); retry shortly`);
+    }
+    inFlight++;
+    // The caller hanging up cancels the probe.
+    const cancel = new AbortController();
+    const onClose = () => {
+      if (!reply.raw.writableEnded) cancel.abort(new Error('client went away'));
+    };
+    reply.raw.once('close', onClose);
+    try {
+      const resolved = await resolveChecked(host, policy, deps.resolver, AbortSignal.any([cancel.signal, AbortSignal.timeout(timeoutMs)]));
+      const target = makeTarget({
+        ...policy.probeDefaults,
+        host,
+        port,
+        expect: q.expect,
+        sni: q.sni,
+        implicitTls: q.implicitTls,
+        ...(Array.isArray(resolved) ? { addresses: resolved } : {}),
+      });
+      const failingResolver: Resolver = async () => {
+        throw resolved;
+      };
+      const result = await deps.probe(target, { timeoutMs, signal: cancel.signal, resolver: failingResolver });
+      // Pinned for safety, but the caller asked about a name: do not echo the pinning back.
+      if (!isIP(host)) delete result.target.addresses;
+      return result;
+    } finally {
+      inFlight--;
+      reply.raw.removeListener('close', onClose);
+    }
+  }
 }

@@ -55,7 +55,7 @@ export function resultsRoutes(app: FastifyInstance, deps: ResultsRouteDeps): voi
       schema: {
         summary: 'Latest result of one target, with its recent history and kept failures',
         params: Type.Object({ name: Type.String({ minLength: 1, maxLength: 300 }) }),
-        response: { 200: open('latest, history, recentFailures, thumbprintChangedAt, runs') },
+        response: { 200: open('latest, history, recentFailures, thumbprintSince, runs') },
       },
     },
     async (request) => {
@@ -71,7 +71,7 @@ export function resultsRoutes(app: FastifyInstance, deps: ResultsRouteDeps): voi
         latest: rec?.latest ?? null,
         history: rec?.history ?? [],
         recentFailures: rec?.recentFailures ?? [],
-        thumbprintChangedAt: rec?.thumbprintChangedAt ?? {},
+        thumbprintSince: rec?.thumbprintSince ?? {},
         runs: rec?.runs ?? { total: 0, byStatus: { ok: 0, warning: 0, critical: 0, unknown: 0 } },
       };
     },

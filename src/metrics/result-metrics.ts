@@ -1,0 +1,113 @@
+/**
+ * Probe results as Prometheus series, written into a registry made for one scrape (or one
+ * on-demand probe). Built afresh each time from the results, so a removed target, address or
+ * reason leaves no stale series, and a target's configured labels can be any names.
+ * Label values are bounded: no timestamps or messages, long texts cut.
+ */
+import { Gauge, type Registry } from 'prom-client';
+import type { AddressResult, Status, TargetResult } from '../probe/types.js';
+
+export interface ResultEntry {
+  /** The target's name (host for an on-demand probe). */
+  name: string;
+  /** Configured extra labels. */
+  labels: Record<string, string>;
+  result: TargetResult;
+  /** When the served thumbprint of each address was first seen (scheduled results only). */
+  thumbprintSince?: Record<string, string>;
+}
+
+export const STATUS_VALUE: Record<Status, number> = { ok: 0, warning: 1, critical: 2, unknown: 3 };
+const PHASES = ['connect', 'greeting', 'ehlo', 'starttls', 'tls', 'total'] as const;
+const MAX_LABEL = 500;
+
+const cut = (s: string | null | undefined) => {
+  const v = s ?? '';
+  return v.length > MAX_LABEL ? `${v.slice(0, MAX_LABEL - 1)}…` : v;
+};
+const seconds = (iso: string) => Date.parse(iso) / 1000;
+/** A reserved label name of ours clashing with a configured one gets a prefix. */
+const customName = (k: string) => (BASE.has(k) ? `label_${k}` : k);
+const BASE = new Set(['target', 'host', 'port', 'address', 'reason', 'severity', 'expected', 'phase', 'thumbprint', 'sha256', 'subject', 'issuer', 'serial', 'sans', 'self_signed', 'version', 'cipher', 'greeting_host', 'ehlo_host', 'status']);
+
+/** Host the greeting names (`220 SERVER1.domain.com Microsoft ESMTP ...`). */
+function greetingHost(a: AddressResult): string {
+  return (a.smtp.greeting ?? '').replace(/^\d{3}[ -]?/, '').split(/\s+/)[0] ?? '';
+}
+
+export function addResultMetrics(registry: Registry, entries: readonly ResultEntry[]): void {
+  const custom = [...new Set(entries.flatMap((e) => Object.keys(e.labels)))].sort();
+  const targetLabels = ['target', 'host', 'port', ...custom.map(customName)];
+  const addressLabels = [...targetLabels, 'address'];
+  const gauge = (name: string, help: string, extra: string[] = [], perAddress = true) =>
+    new Gauge({ name, help, labelNames: [...(perAddress ? addressLabels : targetLabels), ...extra], registers: [registry] });
+
+  const g = {
+    targetSuccess: gauge('smtp_tls_target_success', '1 if every address of the target is ok or warning, else 0 (includes DNS failures).', [], false),
+    targetStatus: gauge('smtp_tls_target_status', 'Worst status of the target: 0 ok, 1 warning, 2 critical, 3 unknown.', [], false),
+    targetAddresses: gauge('smtp_tls_target_addresses', 'Number of addresses probed for the target.', [], false),
+    targetDuration: gauge('smtp_tls_probe_duration_seconds', 'Duration of the last probe of the target, DNS included.', [], false),
+    lastProbe: gauge('smtp_tls_last_probe_timestamp_seconds', 'When the last probe of the target started.', [], false),
+    success: gauge('smtp_tls_probe_success', '1 if the address is ok or warning, else 0.'),
+    status: gauge('smtp_tls_probe_status', 'Status of the address: 0 ok, 1 warning, 2 critical, 3 unknown.'),
+    reason: gauge('smtp_tls_reason', 'A reason present in the last result (1); address is empty for target-wide reasons such as dns_error.', ['reason', 'severity']),
+    nameMatch: gauge('smtp_tls_name_match', '1 if the served certificate covers the expected name (RFC 9525), else 0.', ['expected']),
+    notAfter: gauge('smtp_tls_cert_not_after_timestamp_seconds', 'notAfter of the served leaf certificate (exported even when verification failed).'),
+    notBefore: gauge('smtp_tls_cert_not_before_timestamp_seconds', 'notBefore of the served leaf certificate.'),
+    chainExpiry: gauge('smtp_tls_chain_earliest_not_after_timestamp_seconds', 'Earliest notAfter among the certificates the server sent.'),
+    certInfo: gauge('smtp_tls_cert_info', 'The served leaf certificate (1): SHA-1 thumbprint as Exchange shows it, SHA-256, Windows-style subject and issuer, serial, SANs.', ['thumbprint', 'sha256', 'subject', 'issuer', 'serial', 'sans', 'self_signed']),
+    certSince: gauge('smtp_tls_cert_changed_timestamp_seconds', 'When the currently served thumbprint was first seen at this address (changes when the certificate changes).'),
+    tlsInfo: gauge('smtp_tls_version_info', 'Negotiated TLS version and cipher (1).', ['version', 'cipher']),
+    serverInfo: gauge('smtp_tls_server_info', 'Host names in the greeting and EHLO reply: which backend answered (1).', ['greeting_host', 'ehlo_host']),
+    phase: gauge('smtp_tls_phase_duration_seconds', 'Duration of each phase of the last probe of the address.', ['phase']),
+  };
+
+  for (const e of entries) {
+    const r = e.result;
+    const t: Record<string, string> = { target: e.name, host: r.target.host, port: String(r.target.port) };
+    for (const k of custom) t[customName(k)] = e.labels[k] ?? '';
+    const ok = (s: Status) => (s === 'ok' || s === 'warning' ? 1 : 0);
+    g.targetSuccess.set(t, ok(r.status));
+    g.targetStatus.set(t, STATUS_VALUE[r.status]);
+    g.targetAddresses.set(t, r.addresses.length);
+    g.targetDuration.set(t, r.durationMs / 1000);
+    g.lastProbe.set(t, seconds(r.startedAt));
+    for (const x of r.reasons) g.reason.set({ ...t, address: '', reason: x.code, severity: x.severity }, 1);
+    for (const a of r.addresses) {
+      const l = { ...t, address: a.address };
+      g.success.set(l, ok(a.status));
+      g.status.set(l, STATUS_VALUE[a.status]);
+      for (const x of a.reasons) g.reason.set({ ...l, reason: x.code, severity: x.severity }, 1);
+      for (const n of a.names) g.nameMatch.set({ ...l, expected: n.name }, n.matched ? 1 : 0);
+      const c = a.certificate;
+      if (c) {
+        g.notAfter.set(l, seconds(c.notAfter));
+        g.notBefore.set(l, seconds(c.notBefore));
+        g.certInfo.set(
+          {
+            ...l,
+            thumbprint: c.thumbprint,
+            sha256: c.sha256,
+            subject: cut(c.subject),
+            issuer: cut(c.issuer),
+            serial: c.serialNumber,
+            sans: cut(c.dnsNames.concat(c.ipAddresses).join(',')),
+            self_signed: String(c.selfSigned),
+          },
+          1,
+        );
+        const since = e.thumbprintSince?.[a.address];
+        if (since) g.certSince.set(l, seconds(since));
+      }
+      if (a.chain.length) g.chainExpiry.set(l, Math.min(...a.chain.map((x) => seconds(x.notAfter))));
+      if (a.tls) g.tlsInfo.set({ ...l, version: a.tls.protocol ?? '', cipher: a.tls.cipher ?? '' }, 1);
+      if (a.smtp.greeting || a.smtp.ehloHost) {
+        g.serverInfo.set({ ...l, greeting_host: cut(greetingHost(a)), ehlo_host: cut(a.smtp.ehloHost) }, 1);
+      }
+      for (const p of PHASES) {
+        const ms = a.timings[`${p}Ms` as keyof typeof a.timings];
+        if (ms !== undefined) g.phase.set({ ...l, phase: p }, ms / 1000);
+      }
+    }
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * The service's metrics: its own registry (never prom-client's global one) with process
+ * metrics and counters, merged at each scrape with a fresh registry of the stored results.
+ */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ConfiguredTarget } from '../config/load.js';
+import type { TargetResult } from '../probe/types.js';
+import type { ResultsStore } from '../store/results-store.js';
+import { addBlackboxMetrics } from './blackbox-metrics.js';
+import { addResultMetrics } from './result-metrics.js';
+
+export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+export interface ReloadState {
+  ok: boolean;
+  at: string;
+}
+
+export interface ServiceMetricsDeps {
+  store: ResultsStore;
+  targets: () => readonly ConfiguredTarget[];
+  reload: () => ReloadState;
+  version: string;
+}
+
+export class ServiceMetrics {
+  private readonly base = new Registry();
+  private readonly onDemand: Counter<'outcome'>;
+
+  constructor(private readonly deps: ServiceMetricsDeps) {
+    collectDefaultMetrics({ register: this.base });
+    const { store, targets, reload } = deps;
+    new Gauge({
+      name: 'smtp_tls_build_info',
+      help: 'Version of smtp-tls-probe (1).',
+      labelNames: ['version'],
+      registers: [this.base],
+      collect() {
+        this.set({ version: deps.version }, 1);
+      },
+    });
+    new Counter({
+      name: 'smtp_tls_probes_total',
+      help: 'Scheduled probes run, by target and resulting status.',
+      labelNames: ['target', 'status'],
+      registers: [this.base],
+      collect() {
+        this.reset();
+        for (const rec of store.all()) {
+          for (const [status, n] of Object.entries(rec.runs.byStatus)) if (n > 0) this.inc({ target: rec.name, status }, n);
+        }
+      },
+    });
+    this.onDemand = new Counter({
+      name: 'smtp_tls_on_demand_requests_total',
+      help: 'On-demand /probe requests, by outcome: the probe status, or the refusal code.',
+      labelNames: ['outcome'],
+      registers: [this.base],
+    });
+    new Gauge({
+      name: 'smtp_tls_config_reload_success',
+      help: '1 if the last configuration load or reload succeeded, else 0 (the previous configuration stays in force).',
+      registers: [this.base],
+      collect() {
+        this.set(reload().ok ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'smtp_tls_config_reload_timestamp_seconds',
+      help: 'When the configuration was last loaded or a reload was attempted.',
+      registers: [this.base],
+      collect() {
+        this.set(Date.parse(reload().at) / 1000);
+      },
+    });
+    new Gauge({
+      name: 'smtp_tls_config_targets',
+      help: 'Number of configured targets.',
+      registers: [this.base],
+      collect() {
+        this.set(targets().length);
+      },
+    });
+  }
+
+  countOnDemand(outcome: string): void {
+    this.onDemand.inc({ outcome });
+  }
+
+  /** Everything for GET /metrics. */
+  async render(): Promise<string> {
+    const results = new Registry();
+    const labels = new Map(this.deps.targets().map((t) => [t.name, t.labels]));
+    addResultMetrics(
+      results,
+      this.deps.store.all().map((rec) => ({
+        name: rec.name,
+        labels: labels.get(rec.name) ?? {},
+        result: rec.latest,
+        thumbprintSince: rec.thumbprintSince,
+      })),
+    );
+    return Registry.merge([this.base, results]).metrics();
+  }
+}
+
+/** One on-demand probe as metrics: our names and blackbox_exporter's. */
+export async function renderProbeMetrics(result: TargetResult): Promise<string> {
+  const registry = new Registry();
+  addResultMetrics(registry, [{ name: result.target.host, labels: {}, result }]);
+  addBlackboxMetrics(registry, result);
+  return registry.metrics();
+}

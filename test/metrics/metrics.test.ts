@@ -1,0 +1,190 @@
+/**
+ * /metrics and /probe?format=prometheus against real probes of fake SMTP servers: the series
+ * users alert on, no stale series after a reload, certificate series for failed
+ * verification, blackbox_exporter's names, and the exposition format checked by promtool.
+ */
+import t from 'tap';
+import { register as globalRegister } from 'prom-client';
+import { startService, type Service } from '../../src/service/service.js';
+import { createLogger } from '../../src/log.js';
+import { mint, pki, type Minted, type Pki } from '../helpers/certs.js';
+import { fakeSmtp, type FakeSmtp } from '../helpers/fake-smtp.js';
+import { find, hasPromtool, parseMetrics, promtoolCheckMetrics, type Sample } from '../helpers/prom.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+let ca: Pki;
+let good: Minted;
+let server1: Minted;
+let goodSrv: FakeSmtp;
+let badSrv: FakeSmtp;
+let dir: string;
+let service: Service;
+let file: string;
+
+const targetsYaml = (extra: string[] = []) =>
+  [
+    'listen: 127.0.0.1:0',
+    'jitter: 0',
+    'defaults: { caFile: ca.pem, timeout: 3, schedule: "0 0 1 1 *" }',
+    'onDemand: { refuseAddresses: [], ports: [PORTS] }',
+    'targets:',
+    `  - { name: hybrid, host: hybrid.domain.com, addresses: [127.0.0.2], port: ${goodSrv.port}, labels: { site: dc1, host: clash } }`,
+    `  - { name: seed, host: hybrid.domain.com, addresses: [127.0.0.3], port: ${badSrv.port}, expect: [hybrid.domain.com, server1.domain.com] }`,
+    ...extra,
+  ]
+    .join('\n')
+    .replace('PORTS', `${goodSrv.port}, ${badSrv.port}`);
+
+t.before(async () => {
+  ca = await pki('Contoso');
+  good = await ca.leaf({ subject: 'CN=hybrid.domain.com', dns: ['hybrid.domain.com'] });
+  server1 = await mint({ subject: 'CN=SERVER1', dns: ['SERVER1', 'SERVER1.domain.com'] });
+  goodSrv = await fakeSmtp({ host: '127.0.0.2', tls: { key: good.keyPem, cert: good.certPem + ca.intermediate.certPem } });
+  badSrv = await fakeSmtp({
+    host: '127.0.0.3',
+    greeting: '220 SERVER1.domain.com Microsoft ESMTP MAIL Service ready\r\n',
+    tls: { key: server1.keyPem, cert: server1.certPem },
+  });
+  dir = await mkdtemp(join(tmpdir(), 'stp-metrics-'));
+  await writeFile(join(dir, 'ca.pem'), ca.root.certPem);
+  file = join(dir, 'probe.yaml');
+  await writeFile(file, targetsYaml());
+  service = await startService({
+    configPath: file,
+    logger: createLogger('silent'),
+    watch: false,
+    env: {},
+    resolver: async (host) => {
+      if (host === 'hybrid.domain.com') return ['127.0.0.2'];
+      throw Object.assign(new Error('ENOTFOUND'), { code: 'ENOTFOUND' });
+    },
+  });
+  await service.scheduler.ready();
+});
+t.teardown(async () => {
+  await service.close(0);
+  await Promise.all([goodSrv.close(), badSrv.close()]);
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function scrape(path = '/metrics', headers: Record<string, string> = {}): Promise<{ text: string; samples: Sample[]; type: string }> {
+  const r = await service.app.inject({ url: path, headers });
+  t.equal(r.statusCode, 200, `${path} answers 200`);
+  return { text: r.body, samples: parseMetrics(r.body), type: String(r.headers['content-type']) };
+}
+
+t.test('/metrics: per target and address, what alerting and dashboards read', async (t) => {
+  const { samples, type } = await scrape();
+  t.match(type, /^text\/plain; version=0\.0\.4/);
+  const seed = { target: 'seed', address: '127.0.0.3' };
+  const hybrid = { target: 'hybrid', address: '127.0.0.2' };
+  t.same(find(samples, 'smtp_tls_probe_success', hybrid).map((s) => s.value), [1]);
+  t.same(find(samples, 'smtp_tls_probe_success', seed).map((s) => s.value), [0]);
+  t.same(find(samples, 'smtp_tls_probe_status', seed).map((s) => s.value), [2]);
+  t.same(find(samples, 'smtp_tls_target_success', { target: 'seed' }).map((s) => s.value), [0]);
+  t.same(
+    find(samples, 'smtp_tls_reason', seed).map((s) => `${s.labels.reason}/${s.labels.severity}`).sort(),
+    ['cert_name_mismatch/critical', 'cert_self_signed/critical'],
+    'one series per present reason',
+  );
+  t.same(find(samples, 'smtp_tls_reason', hybrid), [], 'no reason series for an ok address');
+  t.same(
+    find(samples, 'smtp_tls_name_match', seed).map((s) => [s.labels.expected, s.value]),
+    [['hybrid.domain.com', 0], ['server1.domain.com', 1]],
+    'name match per expected name',
+  );
+  const info = find(samples, 'smtp_tls_cert_info', seed)[0];
+  t.ok(info, 'certificate info present although verification failed');
+  t.equal(info?.labels.thumbprint, server1.thumbprint);
+  t.equal(info?.labels.subject, 'CN=SERVER1');
+  t.equal(info?.labels.issuer, 'CN=SERVER1');
+  t.equal(info?.labels.sans, 'SERVER1,SERVER1.domain.com');
+  t.equal(info?.labels.self_signed, 'true');
+  const notAfter = find(samples, 'smtp_tls_cert_not_after_timestamp_seconds', seed)[0]?.value ?? 0;
+  t.equal(notAfter, Date.parse(server1.cert.notAfter.toISOString()) / 1000, 'notAfter as a Unix timestamp');
+  t.ok(find(samples, 'smtp_tls_cert_not_before_timestamp_seconds', seed)[0]);
+  t.ok(find(samples, 'smtp_tls_cert_changed_timestamp_seconds', seed)[0]);
+  t.same(find(samples, 'smtp_tls_version_info', seed).map((s) => s.labels.version), ['TLSv1.3']);
+  t.same(find(samples, 'smtp_tls_server_info', seed).map((s) => s.labels.greeting_host), ['SERVER1.domain.com']);
+  t.same(
+    find(samples, 'smtp_tls_phase_duration_seconds', seed).map((s) => s.labels.phase).sort(),
+    ['connect', 'ehlo', 'greeting', 'starttls', 'tls', 'total'],
+  );
+  t.ok(find(samples, 'smtp_tls_last_probe_timestamp_seconds', { target: 'seed' })[0]!.value > Date.now() / 1000 - 60);
+  t.same(find(samples, 'smtp_tls_probes_total', { target: 'seed', status: 'critical' }).map((s) => s.value), [1]);
+  t.same(find(samples, 'smtp_tls_config_reload_success').map((s) => s.value), [1]);
+  t.same(find(samples, 'smtp_tls_config_targets').map((s) => s.value), [2]);
+  t.ok(find(samples, 'process_cpu_user_seconds_total').length, 'process metrics');
+  t.ok(find(samples, 'smtp_tls_build_info')[0]?.labels.version);
+});
+
+t.test('configured labels go on every series of the target; a clash with ours gets a prefix', async (t) => {
+  const { samples } = await scrape();
+  const s = find(samples, 'smtp_tls_probe_success', { target: 'hybrid' })[0];
+  t.equal(s?.labels.site, 'dc1');
+  t.equal(s?.labels.label_host, 'clash');
+  t.equal(s?.labels.host, 'hybrid.domain.com');
+  t.equal(find(samples, 'smtp_tls_probe_success', { target: 'seed' })[0]?.labels.site, '', 'absent elsewhere: empty');
+});
+
+t.test('no stale series: a removed target vanishes; a config reload failure shows', async (t) => {
+  await writeFile(file, targetsYaml().split('\n').filter((l) => !l.includes('name: seed')).join('\n'));
+  t.equal(service.reload().ok, true);
+  let { samples } = await scrape();
+  t.same(find(samples, 'smtp_tls_probe_success', { target: 'seed' }), []);
+  t.same(find(samples, 'smtp_tls_reason', { target: 'seed' }), []);
+  t.same(find(samples, 'smtp_tls_probes_total', { target: 'seed' }), []);
+  t.same(find(samples, 'smtp_tls_config_targets').map((x) => x.value), [1]);
+  await writeFile(file, 'targets: nonsense');
+  t.equal(service.reload().ok, false);
+  ({ samples } = await scrape());
+  t.same(find(samples, 'smtp_tls_config_reload_success').map((x) => x.value), [0]);
+  t.same(find(samples, 'smtp_tls_config_targets').map((x) => x.value), [1], 'the running config stays');
+  await writeFile(file, targetsYaml());
+  t.equal(service.reload().ok, true);
+  await new Promise((r) => setTimeout(r, 300));
+});
+
+t.test('our registry is our own', async (t) => {
+  const global = await globalRegister.metrics();
+  t.notMatch(global, /smtp_tls_|process_cpu/, 'nothing registered on prom-client\'s global registry');
+});
+
+t.test('/probe in Prometheus format: blackbox_exporter names and ours', async (t) => {
+  const url = `/probe?host=hybrid.domain.com&port=${goodSrv.port}&format=prometheus`;
+  const { samples, text } = await scrape(url);
+  t.same(find(samples, 'probe_success').map((s) => s.value), [1]);
+  t.ok(find(samples, 'probe_duration_seconds')[0]!.value > 0);
+  t.same(find(samples, 'probe_ip_protocol').map((s) => s.value), [4]);
+  const chainExpiry = Math.min(good.cert.notAfter.getTime(), ca.intermediate.cert.notAfter.getTime()) / 1000;
+  t.same(find(samples, 'probe_ssl_earliest_cert_expiry').map((s) => s.value), [chainExpiry]);
+  t.same(find(samples, 'probe_tls_version_info').map((s) => s.labels.version), ['TLS 1.3']);
+  const chain = find(samples, 'probe_ssl_last_chain_info')[0];
+  t.equal(chain?.labels.subject, 'CN=hybrid.domain.com');
+  t.equal(chain?.labels.subjectalternative, 'hybrid.domain.com');
+  t.match(chain?.labels.fingerprint_sha256, /^[0-9a-f]{64}$/);
+  t.same(find(samples, 'smtp_tls_probe_success', { target: 'hybrid.domain.com', address: '127.0.0.2' }).map((s) => s.value), [1]);
+  t.notMatch(text, /process_cpu/, 'a probe answer holds the probe only');
+
+  const seedUrl = `/probe?host=127.0.0.3&port=${badSrv.port}&expect=hybrid.domain.com`;
+  const viaAccept = await scrape(seedUrl, {
+    accept: 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1',
+  });
+  t.same(find(viaAccept.samples, 'probe_success').map((s) => s.value), [0], 'Prometheus\' Accept header selects the format');
+  t.ok(find(viaAccept.samples, 'probe_ssl_earliest_cert_expiry')[0], 'certificate series even though verification failed');
+  t.same(find(viaAccept.samples, 'smtp_tls_name_match').map((s) => s.value), [0]);
+  const json = await service.app.inject({ url: seedUrl, headers: { accept: '*/*' } });
+  t.equal(json.json().status, 'critical', 'curl and browsers still get JSON');
+
+  const counted = parseMetrics((await service.app.inject({ url: '/metrics' })).body);
+  t.ok(find(counted, 'smtp_tls_on_demand_requests_total', { outcome: 'critical' })[0]!.value >= 1, 'on-demand requests counted by outcome');
+});
+
+t.test('promtool accepts the exposition', { skip: hasPromtool() ? false : 'promtool not installed' }, async (t) => {
+  const metrics = (await scrape()).text;
+  t.equal(promtoolCheckMetrics(metrics), '', '/metrics');
+  const probe = (await scrape(`/probe?host=hybrid.domain.com&port=${goodSrv.port}&format=prometheus`)).text;
+  t.equal(promtoolCheckMetrics(probe), '', '/probe?format=prometheus');
+});
