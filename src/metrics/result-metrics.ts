@@ -15,6 +15,8 @@ export interface ResultEntry {
   result: TargetResult;
   /** When the served thumbprint of each address was first seen (scheduled results only). */
   thumbprintSince?: Record<string, string>;
+  /** Seconds between scheduled runs (scheduled results only). */
+  intervalSeconds?: number | null;
 }
 
 export const STATUS_VALUE: Record<Status, number> = { ok: 0, warning: 1, critical: 2, unknown: 3 };
@@ -48,6 +50,7 @@ export function addResultMetrics(registry: Registry, entries: readonly ResultEnt
     targetAddresses: gauge('smtp_tls_target_addresses', 'Number of addresses probed for the target.', [], false),
     targetDuration: gauge('smtp_tls_probe_duration_seconds', 'Duration of the last probe of the target, DNS included.', [], false),
     lastProbe: gauge('smtp_tls_last_probe_timestamp_seconds', 'When the last probe of the target started.', [], false),
+    interval: gauge('smtp_tls_schedule_interval_seconds', 'Seconds between the next two scheduled probes of the target.', [], false),
     success: gauge('smtp_tls_probe_success', '1 if the address is ok or warning, else 0.'),
     status: gauge('smtp_tls_probe_status', 'Status of the address: 0 ok, 1 warning, 2 critical, 3 unknown.'),
     reason: gauge('smtp_tls_reason', 'A reason present in the last result (1); address is empty for target-wide reasons such as dns_error.', ['reason', 'severity']),
@@ -72,6 +75,7 @@ export function addResultMetrics(registry: Registry, entries: readonly ResultEnt
     g.targetAddresses.set(t, r.addresses.length);
     g.targetDuration.set(t, r.durationMs / 1000);
     g.lastProbe.set(t, seconds(r.startedAt));
+    if (e.intervalSeconds) g.interval.set(t, e.intervalSeconds);
     for (const x of r.reasons) g.reason.set({ ...t, address: '', reason: x.code, severity: x.severity }, 1);
     for (const a of r.addresses) {
       const l = { ...t, address: a.address };

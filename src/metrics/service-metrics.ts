@@ -18,7 +18,7 @@ export interface ReloadState {
 
 export interface ServiceMetricsDeps {
   store: ResultsStore;
-  targets: () => readonly ConfiguredTarget[];
+  targets: () => ReadonlyArray<{ target: ConfiguredTarget; intervalSeconds: number | null }>;
   reload: () => ReloadState;
   version: string;
 }
@@ -90,14 +90,15 @@ export class ServiceMetrics {
   /** Everything for GET /metrics. */
   async render(): Promise<string> {
     const results = new Registry();
-    const labels = new Map(this.deps.targets().map((t) => [t.name, t.labels]));
+    const configured = new Map(this.deps.targets().map((t) => [t.target.name, t]));
     addResultMetrics(
       results,
       this.deps.store.all().map((rec) => ({
         name: rec.name,
-        labels: labels.get(rec.name) ?? {},
+        labels: configured.get(rec.name)?.target.labels ?? {},
         result: rec.latest,
         thumbprintSince: rec.thumbprintSince,
+        intervalSeconds: configured.get(rec.name)?.intervalSeconds ?? null,
       })),
     );
     return Registry.merge([this.base, results]).metrics();

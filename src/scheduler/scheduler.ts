@@ -27,6 +27,13 @@ export interface SchedulerOptions {
   jitterMs: number;
 }
 
+export interface ScheduledTarget {
+  target: ConfiguredTarget;
+  nextRun: Date | null;
+  intervalSeconds: number | null;
+  running: boolean;
+}
+
 export type RunCause = 'start' | 'schedule' | 'reload' | 'manual';
 
 interface Entry {
@@ -48,13 +55,20 @@ export class Scheduler {
     this.slots = new Semaphore(options.concurrency);
   }
 
-  /** Targets as configured now, with their next scheduled run. */
-  targets(): Array<{ target: ConfiguredTarget; nextRun: Date | null; running: boolean }> {
-    return [...this.entries.values()].map((e) => ({
-      target: e.target,
-      nextRun: this.started ? e.task.getNextRun() : null,
-      running: this.running.has(e.target.name),
-    }));
+  /**
+   * Targets as configured now, with their next scheduled run and the gap between the next
+   * two runs (what "stale" is measured against).
+   */
+  targets(): ScheduledTarget[] {
+    return [...this.entries.values()].map((e) => {
+      const [a, b] = e.task.getNextRuns(2);
+      return {
+        target: e.target,
+        nextRun: this.started ? e.task.getNextRun() : null,
+        intervalSeconds: a && b ? (b.getTime() - a.getTime()) / 1000 : null,
+        running: this.running.has(e.target.name),
+      };
+    });
   }
 
   /** Resolves when the first round (at start) has finished. */

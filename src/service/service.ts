@@ -72,7 +72,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const version = packageVersion();
   const metrics = new ServiceMetrics({
     store,
-    targets: () => config.targets,
+    targets: () => scheduler.targets(),
     reload: () => lastReload ?? { ok: true, at: loadedAt },
     version,
   });

@@ -77,7 +77,7 @@ async function harness(overrides: Partial<OnDemandPolicy> = {}): Promise<Harness
   const scheduler = new Scheduler({ probe, store, logger, concurrency: 4, jitterMs: 0 });
   const metrics = new ServiceMetrics({
     store,
-    targets: () => scheduler.targets().map((x) => x.target),
+    targets: () => scheduler.targets(),
     reload: () => ({ ok: true, at: new Date().toISOString() }),
     version: '9.9.9',
   });
@@ -133,6 +133,25 @@ t.test('GET /probe answers the JSON result of the probe', async (t) => {
   t.ok(timeout.json().durationMs < 1500, 'the timeout parameter is the deadline');
 });
 
+t.test('blackbox_exporter-style requests: target=host:port, module, scrape timeout header', async (t) => {
+  const { app } = await harness();
+  const r = await app.inject({
+    url: `/probe?target=hybrid.domain.com:${goodSrv.port}&module=smtp_starttls`,
+    headers: { 'x-prometheus-scrape-timeout-seconds': '10' },
+  });
+  t.equal(r.statusCode, 200);
+  t.equal(r.json().target.port, goodSrv.port, 'port taken from target');
+  t.equal(r.json().status, 'ok');
+  const slow = await app.inject({
+    url: `/probe?target=slow.domain.com:${silentSrv.port}`,
+    headers: { 'x-prometheus-scrape-timeout-seconds': '1' },
+  });
+  t.same(slow.json().addresses[0].reasons.map((x: { code: string }) => x.code), ['greeting_timeout']);
+  t.ok(slow.json().durationMs < 900, `finished before the scrape timeout (${slow.json().durationMs} ms)`);
+  const v6 = await app.inject({ url: '/probe?target=[::1]:80' });
+  t.equal(v6.json().code, 'port_not_allowed', '[v6]:port is split too');
+});
+
 t.test('malformed parameters: 400 naming the parameter', async (t) => {
   const { app } = await harness();
   const cases: Array<[string, string, RegExp]> = [
@@ -145,6 +164,8 @@ t.test('malformed parameters: 400 naming the parameter', async (t) => {
     ['/probe?host=a.test&hots=b', 'hots', /hots: unknown parameter/],
     ['/probe?host=a.test&target=b.test', 'host', /give host or target, not both/],
     ['/probe?host=a%20b.test', 'host', /is not a host name/],
+    ['/probe?target=a.test:25:26', 'target', /target: "a\.test:25:26" is not a host name/],
+    ['/probe?target=a.test:2525&port=25', 'port', /port: 25 contradicts the port in target "a\.test:2525"/],
   ];
   for (const [url, parameter, message] of cases) {
     const r = await app.inject({ url });

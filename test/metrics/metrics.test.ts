@@ -5,69 +5,23 @@
  */
 import t from 'tap';
 import { register as globalRegister } from 'prom-client';
-import { startService, type Service } from '../../src/service/service.js';
-import { createLogger } from '../../src/log.js';
-import { mint, pki, type Minted, type Pki } from '../helpers/certs.js';
-import { fakeSmtp, type FakeSmtp } from '../helpers/fake-smtp.js';
+import type { Service } from '../../src/service/service.js';
 import { find, hasPromtool, parseMetrics, promtoolCheckMetrics, type Sample } from '../helpers/prom.js';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { seedStack, type Stack } from '../helpers/stack.js';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import YAML from 'yaml';
 
-let ca: Pki;
-let good: Minted;
-let server1: Minted;
-let goodSrv: FakeSmtp;
-let badSrv: FakeSmtp;
-let dir: string;
+let stack: Stack;
 let service: Service;
-let file: string;
-
-const targetsYaml = (extra: string[] = []) =>
-  [
-    'listen: 127.0.0.1:0',
-    'jitter: 0',
-    'defaults: { caFile: ca.pem, timeout: 3, schedule: "0 0 1 1 *" }',
-    'onDemand: { refuseAddresses: [], ports: [PORTS] }',
-    'targets:',
-    `  - { name: hybrid, host: hybrid.domain.com, addresses: [127.0.0.2], port: ${goodSrv.port}, labels: { site: dc1, host: clash } }`,
-    `  - { name: seed, host: hybrid.domain.com, addresses: [127.0.0.3], port: ${badSrv.port}, expect: [hybrid.domain.com, server1.domain.com] }`,
-    ...extra,
-  ]
-    .join('\n')
-    .replace('PORTS', `${goodSrv.port}, ${badSrv.port}`);
-
 t.before(async () => {
-  ca = await pki('Contoso');
-  good = await ca.leaf({ subject: 'CN=hybrid.domain.com', dns: ['hybrid.domain.com'] });
-  server1 = await mint({ subject: 'CN=SERVER1', dns: ['SERVER1', 'SERVER1.domain.com'] });
-  goodSrv = await fakeSmtp({ host: '127.0.0.2', tls: { key: good.keyPem, cert: good.certPem + ca.intermediate.certPem } });
-  badSrv = await fakeSmtp({
-    host: '127.0.0.3',
-    greeting: '220 SERVER1.domain.com Microsoft ESMTP MAIL Service ready\r\n',
-    tls: { key: server1.keyPem, cert: server1.certPem },
-  });
-  dir = await mkdtemp(join(tmpdir(), 'stp-metrics-'));
-  await writeFile(join(dir, 'ca.pem'), ca.root.certPem);
-  file = join(dir, 'probe.yaml');
-  await writeFile(file, targetsYaml());
-  service = await startService({
-    configPath: file,
-    logger: createLogger('silent'),
-    watch: false,
-    env: {},
-    resolver: async (host) => {
-      if (host === 'hybrid.domain.com') return ['127.0.0.2'];
-      throw Object.assign(new Error('ENOTFOUND'), { code: 'ENOTFOUND' });
-    },
-  });
-  await service.scheduler.ready();
+  stack = await seedStack();
+  service = stack.service;
 });
-t.teardown(async () => {
-  await service.close(0);
-  await Promise.all([goodSrv.close(), badSrv.close()]);
-  await rm(dir, { recursive: true, force: true });
-});
+t.teardown(() => stack.close());
 
 async function scrape(path = '/metrics', headers: Record<string, string> = {}): Promise<{ text: string; samples: Sample[]; type: string }> {
   const r = await service.app.inject({ url: path, headers });
@@ -97,13 +51,13 @@ t.test('/metrics: per target and address, what alerting and dashboards read', as
   );
   const info = find(samples, 'smtp_tls_cert_info', seed)[0];
   t.ok(info, 'certificate info present although verification failed');
-  t.equal(info?.labels.thumbprint, server1.thumbprint);
+  t.equal(info?.labels.thumbprint, stack.server1.thumbprint);
   t.equal(info?.labels.subject, 'CN=SERVER1');
   t.equal(info?.labels.issuer, 'CN=SERVER1');
   t.equal(info?.labels.sans, 'SERVER1,SERVER1.domain.com');
   t.equal(info?.labels.self_signed, 'true');
   const notAfter = find(samples, 'smtp_tls_cert_not_after_timestamp_seconds', seed)[0]?.value ?? 0;
-  t.equal(notAfter, Date.parse(server1.cert.notAfter.toISOString()) / 1000, 'notAfter as a Unix timestamp');
+  t.equal(notAfter, Date.parse(stack.server1.cert.notAfter.toISOString()) / 1000, 'notAfter as a Unix timestamp');
   t.ok(find(samples, 'smtp_tls_cert_not_before_timestamp_seconds', seed)[0]);
   t.ok(find(samples, 'smtp_tls_cert_changed_timestamp_seconds', seed)[0]);
   t.same(find(samples, 'smtp_tls_version_info', seed).map((s) => s.labels.version), ['TLSv1.3']);
@@ -113,7 +67,8 @@ t.test('/metrics: per target and address, what alerting and dashboards read', as
     ['connect', 'ehlo', 'greeting', 'starttls', 'tls', 'total'],
   );
   t.ok(find(samples, 'smtp_tls_last_probe_timestamp_seconds', { target: 'seed' })[0]!.value > Date.now() / 1000 - 60);
-  t.same(find(samples, 'smtp_tls_probes_total', { target: 'seed', status: 'critical' }).map((s) => s.value), [1]);
+  t.same(find(samples, 'smtp_tls_schedule_interval_seconds', { target: 'seed' }).map((s) => s.value), [2], 'interval of the schedule');
+  t.ok(find(samples, 'smtp_tls_probes_total', { target: 'seed', status: 'critical' })[0]!.value >= 1, 'probes counted by status');
   t.same(find(samples, 'smtp_tls_config_reload_success').map((s) => s.value), [1]);
   t.same(find(samples, 'smtp_tls_config_targets').map((s) => s.value), [2]);
   t.ok(find(samples, 'process_cpu_user_seconds_total').length, 'process metrics');
@@ -130,19 +85,19 @@ t.test('configured labels go on every series of the target; a clash with ours ge
 });
 
 t.test('no stale series: a removed target vanishes; a config reload failure shows', async (t) => {
-  await writeFile(file, targetsYaml().split('\n').filter((l) => !l.includes('name: seed')).join('\n'));
+  await writeFile(stack.file, stack.configText().split('\n').filter((l) => !l.includes('name: seed')).join('\n'));
   t.equal(service.reload().ok, true);
   let { samples } = await scrape();
   t.same(find(samples, 'smtp_tls_probe_success', { target: 'seed' }), []);
   t.same(find(samples, 'smtp_tls_reason', { target: 'seed' }), []);
   t.same(find(samples, 'smtp_tls_probes_total', { target: 'seed' }), []);
   t.same(find(samples, 'smtp_tls_config_targets').map((x) => x.value), [1]);
-  await writeFile(file, 'targets: nonsense');
+  await writeFile(stack.file, 'targets: nonsense');
   t.equal(service.reload().ok, false);
   ({ samples } = await scrape());
   t.same(find(samples, 'smtp_tls_config_reload_success').map((x) => x.value), [0]);
   t.same(find(samples, 'smtp_tls_config_targets').map((x) => x.value), [1], 'the running config stays');
-  await writeFile(file, targetsYaml());
+  await writeFile(stack.file, stack.configText());
   t.equal(service.reload().ok, true);
   await new Promise((r) => setTimeout(r, 300));
 });
@@ -153,12 +108,12 @@ t.test('our registry is our own', async (t) => {
 });
 
 t.test('/probe in Prometheus format: blackbox_exporter names and ours', async (t) => {
-  const url = `/probe?host=hybrid.domain.com&port=${goodSrv.port}&format=prometheus`;
+  const url = `/probe?host=hybrid.domain.com&port=${stack.goodSrv.port}&format=prometheus`;
   const { samples, text } = await scrape(url);
   t.same(find(samples, 'probe_success').map((s) => s.value), [1]);
   t.ok(find(samples, 'probe_duration_seconds')[0]!.value > 0);
   t.same(find(samples, 'probe_ip_protocol').map((s) => s.value), [4]);
-  const chainExpiry = Math.min(good.cert.notAfter.getTime(), ca.intermediate.cert.notAfter.getTime()) / 1000;
+  const chainExpiry = Math.min(stack.good.cert.notAfter.getTime(), stack.ca.intermediate.cert.notAfter.getTime()) / 1000;
   t.same(find(samples, 'probe_ssl_earliest_cert_expiry').map((s) => s.value), [chainExpiry]);
   t.same(find(samples, 'probe_tls_version_info').map((s) => s.labels.version), ['TLS 1.3']);
   const chain = find(samples, 'probe_ssl_last_chain_info')[0];
@@ -168,7 +123,7 @@ t.test('/probe in Prometheus format: blackbox_exporter names and ours', async (t
   t.same(find(samples, 'smtp_tls_probe_success', { target: 'hybrid.domain.com', address: '127.0.0.2' }).map((s) => s.value), [1]);
   t.notMatch(text, /process_cpu/, 'a probe answer holds the probe only');
 
-  const seedUrl = `/probe?host=127.0.0.3&port=${badSrv.port}&expect=hybrid.domain.com`;
+  const seedUrl = `/probe?host=127.0.0.3&port=${stack.badSrv.port}&expect=hybrid.domain.com`;
   const viaAccept = await scrape(seedUrl, {
     accept: 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1',
   });
@@ -182,9 +137,70 @@ t.test('/probe in Prometheus format: blackbox_exporter names and ours', async (t
   t.ok(find(counted, 'smtp_tls_on_demand_requests_total', { outcome: 'critical' })[0]!.value >= 1, 'on-demand requests counted by outcome');
 });
 
-t.test('promtool accepts the exposition', { skip: hasPromtool() ? false : 'promtool not installed' }, async (t) => {
+t.test('promtool accepts the exposition', { skip: hasPromtool() || process.env.CI ? false : 'promtool not installed (CI installs it)' }, async (t) => {
   const metrics = (await scrape()).text;
   t.equal(promtoolCheckMetrics(metrics), '', '/metrics');
-  const probe = (await scrape(`/probe?host=hybrid.domain.com&port=${goodSrv.port}&format=prometheus`)).text;
+  const probe = (await scrape(`/probe?host=hybrid.domain.com&port=${stack.goodSrv.port}&format=prometheus`)).text;
   t.equal(promtoolCheckMetrics(probe), '', '/probe?format=prometheus');
+});
+
+/** Every PromQL expression the shipped dashboard and alert rules use. */
+function shippedExpressions(): Array<{ where: string; expr: string }> {
+  const root = new URL('../../config/', import.meta.url);
+  const dashboard = JSON.parse(readFileSync(new URL('grafana/dashboards/smtp-tls-probe.json', root), 'utf8')) as {
+    panels: Array<{ title: string; targets: Array<{ expr: string }> }>;
+    templating: { list: Array<{ name: string; definition?: string }> };
+  };
+  const rules = YAML.parse(readFileSync(new URL('prometheus/alerts.yml', root), 'utf8')) as {
+    groups: Array<{ rules: Array<{ alert: string; expr: string }> }>;
+  };
+  return [
+    ...dashboard.panels.flatMap((p) => p.targets.map((x) => ({ where: `panel "${p.title}"`, expr: x.expr }))),
+    ...dashboard.templating.list.filter((v) => v.definition).map((v) => ({ where: `variable ${v.name}`, expr: v.definition!.replace(/^label_values\((\w+),.*$/, '$1') })),
+    ...rules.groups.flatMap((g) => g.rules.map((r) => ({ where: `alert ${r.alert}`, expr: r.expr }))),
+  ];
+}
+
+t.test('dashboard and alert rules use only metric names the service exposes', async (t) => {
+  const live = new Set([
+    ...(await scrape()).samples.map((s) => s.name.replace(/_(bucket|sum|count)$/, '')),
+    ...(await scrape(`/probe?host=hybrid.domain.com&port=${stack.goodSrv.port}&format=prometheus`)).samples.map((s) => s.name),
+  ]);
+  const exprs = shippedExpressions();
+  t.ok(exprs.length >= 15, `${exprs.length} expressions`);
+  for (const { where, expr } of exprs) {
+    const names = expr.replace(/\{[^}]*\}/g, '').match(/\b(?:smtp_tls|probe)_[a-z0-9_]+\b/g) ?? [];
+    t.ok(names.length > 0, `${where} reads a metric of ours`);
+    for (const name of names) t.ok(live.has(name), `${where}: ${name} is exposed`);
+  }
+});
+
+t.test('every shipped expression parses (promtool)', { skip: hasPromtool() || process.env.CI ? false : 'promtool not installed (CI installs it)' }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'stp-exprs-'));
+  const rules = {
+    groups: [
+      {
+        name: 'dashboard-expressions',
+        rules: shippedExpressions().map((e, i) => ({
+          record: `check:expr_${i}`,
+          expr: e.expr.replace(/\$__rate_interval|\$__range|\$__interval/g, '5m').replace(/\$\{?target\}?/g, '.*'),
+        })),
+      },
+    ],
+  };
+  writeFileSync(join(dir, 'rules.yml'), YAML.stringify(rules));
+  const r = spawnSync('promtool', ['check', 'rules', join(dir, 'rules.yml')], { encoding: 'utf8' });
+  t.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+t.test('alert rules: promtool check and unit tests; the Prometheus config is valid', { skip: hasPromtool() || process.env.CI ? false : 'promtool not installed (CI installs it)' }, async (t) => {
+  const dir = new URL('../../config/prometheus/', import.meta.url).pathname;
+  const check = spawnSync('promtool', ['check', 'rules', 'alerts.yml'], { cwd: dir, encoding: 'utf8' });
+  t.equal(check.status, 0, check.stdout + check.stderr);
+  t.match(check.stdout, /SUCCESS: 8 rules found/);
+  const unit = spawnSync('promtool', ['test', 'rules', 'alerts.test.yml'], { cwd: dir, encoding: 'utf8' });
+  t.equal(unit.status, 0, unit.stdout + unit.stderr);
+  const config = spawnSync('promtool', ['check', 'config', 'prometheus.yml'], { cwd: dir, encoding: 'utf8' });
+  t.equal(config.status, 0, config.stdout + config.stderr);
 });

@@ -16,8 +16,8 @@ import { addressClass, hostAllowed } from '../on-demand.js';
 
 export const ProbeQuery = Type.Object(
   {
-    host: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'host name or IP address to probe' })),
-    target: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'alias of host' })),
+    host: Type.Optional(Type.String({ minLength: 1, maxLength: 260, description: 'host name or IP address to probe; host:port is accepted' })),
+    target: Type.Optional(Type.String({ minLength: 1, maxLength: 260, description: 'alias of host (blackbox_exporter style)' })),
     port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'TCP port (default 25)' })),
     expect: Type.Optional(
       Type.Array(Type.String({ minLength: 1, maxLength: 253 }), {
@@ -27,7 +27,16 @@ export const ProbeQuery = Type.Object(
     ),
     sni: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'TLS server name (default: host)' })),
     implicitTls: Type.Optional(Type.Boolean({ description: 'TLS from the first byte (default: true for port 465)' })),
-    timeout: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 600, description: 'deadline in seconds' })),
+    timeout: Type.Optional(
+      Type.Number({
+        exclusiveMinimum: 0,
+        maximum: 600,
+        description: "deadline in seconds (default: Prometheus' scrape timeout minus 0.5 s when scraped, else defaults.timeout)",
+      }),
+    ),
+    module: Type.Optional(
+      Type.String({ maxLength: 100, description: "accepted and ignored, so blackbox_exporter jobs (module=smtp_starttls) work unchanged" }),
+    ),
     format: Type.Optional(
       Type.Unsafe<'json' | 'prometheus'>({
         type: 'string',
@@ -53,6 +62,27 @@ export interface ProbeRouteDeps {
   metrics: ProbeMetricsView;
   probe: ProbeFn;
   resolver: Resolver;
+}
+
+/**
+ * `mail.example.com:25` or `[2001:db8::1]:25`, as blackbox_exporter targets are written;
+ * a bare IPv6 address has no port.
+ */
+export function splitHostPort(text: string): { host: string; port?: number } {
+  const bracketed = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(text);
+  if (bracketed) return { host: bracketed[1]!, ...(bracketed[2] ? { port: Number(bracketed[2]) } : {}) };
+  const m = /^([^:]+):(\d{1,5})$/.exec(text);
+  if (m && Number(m[2]) >= 1 && Number(m[2]) <= 65535) return { host: m[1]!, port: Number(m[2]) };
+  return { host: text };
+}
+
+/**
+ * Prometheus sends its scrape timeout; like blackbox_exporter, finish half a second before it
+ * so that the scrape gets an answer rather than a timeout.
+ */
+function scrapeDeadline(request: FastifyRequest): number | undefined {
+  const header = Number(request.headers['x-prometheus-scrape-timeout-seconds']);
+  return Number.isFinite(header) && header > 0 ? Math.max(500, (header - 0.5) * 1000) : undefined;
 }
 
 /** Prometheus scrapes with an Accept header that prefers OpenMetrics or the 0.0.4 text format. */
@@ -132,10 +162,17 @@ export function probeRoute(app: FastifyInstance, deps: ProbeRouteDeps): void {
     if (q.host && q.target && q.host !== q.target) {
       throw new ApiError(400, 'bad_parameter', 'host: give host or target, not both', { parameter: 'host' });
     }
-    const host = (q.host ?? q.target ?? '').trim().replace(/^\[(.*)\]$/, '$1');
-    if (!host) throw new ApiError(400, 'bad_parameter', 'host: is required (or its alias target)', { parameter: 'host' });
-    if (/[\s/@]/.test(host)) throw new ApiError(400, 'bad_parameter', `host: "${host}" is not a host name or IP address`, { parameter: 'host' });
-    const port = q.port ?? 25;
+    const given = (q.host ?? q.target ?? '').trim();
+    const parameter = q.host !== undefined ? 'host' : 'target';
+    if (!given) throw new ApiError(400, 'bad_parameter', 'host: is required (or its alias target)', { parameter: 'host' });
+    const { host, port: embedded } = splitHostPort(given);
+    if (!host || /[\s/@]/.test(host) || (host.includes(':') && !isIP(host))) {
+      throw new ApiError(400, 'bad_parameter', `${parameter}: "${given}" is not a host name or IP address`, { parameter });
+    }
+    if (embedded !== undefined && q.port !== undefined && embedded !== q.port) {
+      throw new ApiError(400, 'bad_parameter', `port: ${q.port} contradicts the port in ${parameter} "${given}"`, { parameter: 'port' });
+    }
+    const port = q.port ?? embedded ?? 25;
     if (!policy.ports.includes(port)) {
       throw new ApiError(403, 'port_not_allowed', `port ${port} is not allowed; allowed: ${policy.ports.join(', ')}`, {
         allowed: policy.ports,
@@ -144,7 +181,7 @@ export function probeRoute(app: FastifyInstance, deps: ProbeRouteDeps): void {
     if (!hostAllowed(host, policy.allowHosts)) {
       throw new ApiError(403, 'host_not_allowed', `${host} is not on the on-demand allowlist`);
     }
-    const timeoutMs = Math.min(q.timeout !== undefined ? q.timeout * 1000 : policy.defaultTimeoutMs, policy.maxTimeoutMs);
+    const timeoutMs = Math.min(q.timeout !== undefined ? q.timeout * 1000 : scrapeDeadline(request) ?? policy.defaultTimeoutMs, policy.maxTimeoutMs);
     if (inFlight >= policy.maxConcurrent) {
       void reply.header('retry-after', '1');
       throw new ApiError(503, 'too_many_probes', `${inFlight} on-demand probes are running (limit ${policy.maxConcurrent}); retry shortly`);

@@ -6,7 +6,7 @@ import type { ResultsStore } from '../../store/results-store.js';
 import { ApiError } from '../errors.js';
 
 export interface TargetsView {
-  targets(): Array<{ target: ConfiguredTarget; nextRun: Date | null; running: boolean }>;
+  targets(): Array<{ target: ConfiguredTarget; nextRun: Date | null; intervalSeconds: number | null; running: boolean }>;
 }
 
 export interface ResultsRouteDeps {
@@ -22,7 +22,7 @@ export function resultsRoutes(app: FastifyInstance, deps: ResultsRouteDeps): voi
     '/targets',
     { schema: { summary: 'Configured targets with their schedule and next run', response: { 200: list('targets') } } },
     async () =>
-      deps.scheduler.targets().map(({ target, nextRun, running }) => ({
+      deps.scheduler.targets().map(({ target, nextRun, intervalSeconds, running }) => ({
         name: target.name,
         host: target.probe.host,
         port: target.probe.port,
@@ -33,6 +33,7 @@ export function resultsRoutes(app: FastifyInstance, deps: ResultsRouteDeps): voi
         ...(target.probe.source ? { source: target.probe.source } : {}),
         schedule: target.schedule,
         timeoutSeconds: target.timeoutMs / 1000,
+        intervalSeconds,
         labels: target.labels,
         nextRun: nextRun?.toISOString() ?? null,
         running,
