@@ -35,6 +35,7 @@ function addressBlock(a: AddressResult): string[] {
   const width = Math.max(0, ...a.reasons.map((x) => x.code.length));
   for (const x of a.reasons) out.push(`  ${MARK[x.severity] ?? '-'} ${x.code.padEnd(width)}  ${x.message}`);
   if (a.exchangeOnline) out.push(`  Exchange Online would report: ${a.exchangeOnline.code} ${a.exchangeOnline.msg}`);
+  for (const hint of a.remediation) out.push(`  what to do: ${hint}`);
   const row = (label: string, value: string | undefined) => {
     if (value) out.push(`  ${label.padEnd(19)}${value}`);
   };

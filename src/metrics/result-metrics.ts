@@ -30,7 +30,7 @@ const cut = (s: string | null | undefined) => {
 const seconds = (iso: string) => Date.parse(iso) / 1000;
 /** A reserved label name of ours clashing with a configured one gets a prefix. */
 const customName = (k: string) => (BASE.has(k) ? `label_${k}` : k);
-const BASE = new Set(['target', 'host', 'port', 'address', 'reason', 'severity', 'expected', 'phase', 'thumbprint', 'sha256', 'subject', 'issuer', 'serial', 'sans', 'self_signed', 'version', 'cipher', 'greeting_host', 'ehlo_host', 'status']);
+const BASE = new Set(['target', 'host', 'port', 'address', 'reason', 'severity', 'expected', 'phase', 'thumbprint', 'sha256', 'subject', 'issuer', 'serial', 'sans', 'self_signed', 'tls_certificate_name', 'version', 'cipher', 'greeting_host', 'ehlo_host', 'status']);
 
 /** Host the greeting names (`220 SERVER1.domain.com Microsoft ESMTP ...`). */
 function greetingHost(a: AddressResult): string {
@@ -58,7 +58,7 @@ export function addResultMetrics(registry: Registry, entries: readonly ResultEnt
     notAfter: gauge('smtp_tls_cert_not_after_timestamp_seconds', 'notAfter of the served leaf certificate (exported even when verification failed).'),
     notBefore: gauge('smtp_tls_cert_not_before_timestamp_seconds', 'notBefore of the served leaf certificate.'),
     chainExpiry: gauge('smtp_tls_chain_earliest_not_after_timestamp_seconds', 'Earliest notAfter among the certificates the server sent.'),
-    certInfo: gauge('smtp_tls_cert_info', 'The served leaf certificate (1): SHA-1 thumbprint as Exchange shows it, SHA-256, Windows-style subject and issuer, serial, SANs.', ['thumbprint', 'sha256', 'subject', 'issuer', 'serial', 'sans', 'self_signed']),
+    certInfo: gauge('smtp_tls_cert_info', 'The served leaf certificate (1): SHA-1 thumbprint as Exchange shows it, SHA-256, Windows-style subject and issuer, serial, SANs, and the TlsCertificateName that binds it to a receive connector.', ['thumbprint', 'sha256', 'subject', 'issuer', 'serial', 'sans', 'self_signed', 'tls_certificate_name']),
     certSince: gauge('smtp_tls_cert_changed_timestamp_seconds', 'When the currently served thumbprint was first seen at this address (changes when the certificate changes).'),
     tlsInfo: gauge('smtp_tls_version_info', 'Negotiated TLS version and cipher (1).', ['version', 'cipher']),
     serverInfo: gauge('smtp_tls_server_info', 'Host names in the greeting and EHLO reply: which backend answered (1).', ['greeting_host', 'ehlo_host']),
@@ -97,6 +97,7 @@ export function addResultMetrics(registry: Registry, entries: readonly ResultEnt
             serial: c.serialNumber,
             sans: cut(c.dnsNames.concat(c.ipAddresses).join(',')),
             self_signed: String(c.selfSigned),
+            tls_certificate_name: cut(c.tlsCertificateName),
           },
           1,
         );

@@ -9,6 +9,7 @@ import { judgeCertificate } from './cert/judge.js';
 import { parseCertificate, type ParsedCert } from './cert/parse.js';
 import { trustStore } from './cert/trust-store.js';
 import { exchangeOnlineHint, reason, statusOf } from './reasons.js';
+import { remediation } from './remediation.js';
 import { ProbeFailure, SmtpConnection, type Phase } from './smtp/connection.js';
 import { describeReply, type Reply } from './smtp/reply-parser.js';
 import type { AddressResult, ProbeTarget, Reason, SmtpFacts, Timings, TlsFacts } from './types.js';
@@ -66,6 +67,7 @@ export async function probeAddress(
     chain: [],
     names: [],
     exchangeOnline: null,
+    remediation: [],
   };
   const conn = new SmtpConnection(signal);
   const expectReply = async (phase: Phase, ok: number, failCode: Reason['code'], what: string): Promise<Reply> => {
@@ -114,6 +116,7 @@ export async function probeAddress(
   timings.totalMs = Math.round((performance.now() - start) * 10) / 10;
   result.status = statusOf(result.reasons);
   result.exchangeOnline = exchangeOnlineHint(result.reasons);
+  result.remediation = remediation(result.reasons, result.certificate, result.names);
   return result;
 }
 

@@ -119,6 +119,8 @@ export interface AddressResult {
   chain: ChainEntry[];
   names: NameMatch[];
   exchangeOnline: ExchangeOnlineHint | null;
+  /** What to do, for an Exchange admin: one hint per reason that has one. */
+  remediation: string[];
 }
 
 export interface TargetResult {

@@ -56,6 +56,12 @@ t.test('/metrics: per target and address, what alerting and dashboards read', as
   t.equal(info?.labels.issuer, 'CN=SERVER1');
   t.equal(info?.labels.sans, 'SERVER1,SERVER1.domain.com');
   t.equal(info?.labels.self_signed, 'true');
+  t.equal(info?.labels.tls_certificate_name, '<I>CN=SERVER1<S>CN=SERVER1');
+  t.equal(
+    find(samples, 'smtp_tls_cert_info', hybrid)[0]?.labels.tls_certificate_name,
+    '<I>CN=Contoso Issuing CA, O=Contoso<S>CN=hybrid.domain.com',
+    'the value to set on the misconfigured connector, read off the correct server',
+  );
   const notAfter = find(samples, 'smtp_tls_cert_not_after_timestamp_seconds', seed)[0]?.value ?? 0;
   t.equal(notAfter, Date.parse(stack.server1.cert.notAfter.toISOString()) / 1000, 'notAfter as a Unix timestamp');
   t.ok(find(samples, 'smtp_tls_cert_not_before_timestamp_seconds', seed)[0]);

@@ -41,6 +41,7 @@ t.test('a correct certificate with its chain is ok, with every fact reported', a
   const a = r.addresses[0]!;
   t.same(a.reasons, []);
   t.equal(a.exchangeOnline, null);
+  t.same(a.remediation, [], 'nothing to do');
   t.equal(a.certificate?.thumbprint, good.thumbprint);
   t.match(a.certificate?.thumbprint, /^[0-9A-F]{40}$/);
   t.match(a.certificate?.sha256, /^[0-9A-F]{64}$/);
@@ -74,6 +75,9 @@ t.test('the seed case: hybrid.domain.com serves the self-signed CN=SERVER1', asy
   t.same(a.exchangeOnline, { code: '450 4.7.320', msg: 'Certificate validation failed; MSG=SubjectMismatch' });
   t.match(a.smtp.greeting, /^220 SERVER1\.domain\.com Microsoft ESMTP/);
   t.match(a.reasons.find((x) => x.code === 'cert_name_mismatch')?.message, /hybrid\.domain\.com.*SERVER1;SERVER1\.domain\.com/);
+  t.equal(a.remediation.length, 2, 'one hint per reason');
+  t.match(a.remediation[0], /self-signed "CN=SERVER1": Exchange falls back to its own certificate when the receive connector's TlsCertificateName is empty/);
+  t.match(a.remediation[0], /CertificateDomains -match 'hybrid\.domain\.com'.*Set-ReceiveConnector .*-TlsCertificateName '<I>issuer<S>subject'/);
 });
 
 t.test('names: every expected name is checked, wildcard and CN rules', async (t) => {
@@ -112,6 +116,7 @@ t.test('trust: self-signed, untrusted root, missing intermediate', async (t) => 
   const leafOnly = await serve({ key: good.keyPem, cert: good.certPem }, { ca: chain(ca.root, ca.intermediate) });
   t.same(codes(leafOnly), ['cert_chain_incomplete'], 'intermediate known to the trust store but not sent');
   t.match(leafOnly.addresses[0]?.reasons[0]?.message, /intermediate "CN=Contoso Issuing CA, O=Contoso" was not sent/);
+  t.match(leafOnly.addresses[0]?.remediation[0], /Intermediate Certification Authorities/);
 
   const unknownIssuer = await serve({ key: good.keyPem, cert: good.certPem });
   t.same(codes(unknownIssuer), ['cert_untrusted'], 'leaf alone, issuer unknown and not published: untrusted');

@@ -23,6 +23,7 @@ function result(status: Status, thumbprint = 'AAAA', address = '127.0.0.2'): Tar
         chain: [],
         names: [],
         exchangeOnline: null,
+        remediation: [],
       },
     ],
   };
