@@ -11,6 +11,8 @@ Commands:
   check HOST   probe one host now and report (smtp-tls-probe check --help)
   serve        run the service: scheduled probes, HTTP API, Prometheus metrics
                (smtp-tls-probe serve --help)
+  demo         the Exchange hybrid case on loopback, with the service probing it
+               (smtp-tls-probe demo --help)
 
 Options:
   -h, --help     show this help
@@ -29,6 +31,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./check.js')).runCheck(rest, io);
     case 'serve':
       return (await import('./serve.js')).runServe(rest, io);
+    case 'demo':
+      return (await import('./demo.js')).runDemo(rest, io);
     case '-V':
     case '--version': {
       const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -41,7 +45,7 @@ async function main(argv: string[]): Promise<number> {
       io.stdout(USAGE);
       return command === undefined ? 3 : 0;
     default:
-      io.stderr(`smtp-tls-probe: unknown command "${command}" (try: check, serve, --help)\n`);
+      io.stderr(`smtp-tls-probe: unknown command "${command}" (try: check, serve, demo, --help)\n`);
       return 3;
   }
 }

@@ -1,0 +1,31 @@
+# smtp-tls-probe: multi-stage build. Build with dev dependencies, run with production ones.
+#   docker build -t smtp-tls-probe .
+#   docker run -p 9925:9925 -v "$PWD/config:/etc/smtp-tls-probe:ro" smtp-tls-probe
+
+FROM node:20-alpine AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build && npm prune --omit=dev
+
+FROM node:20-alpine
+ENV NODE_ENV=production \
+    SMTP_TLS_PROBE_CONFIG=/etc/smtp-tls-probe/probe.yaml
+WORKDIR /app
+COPY --from=build /app/package.json ./package.json
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+# The shipped configuration; mount your own over it (the directory, to get reloads on change).
+COPY config/probe.yaml /etc/smtp-tls-probe/probe.yaml
+# /demo holds the demo CA when the image runs the demo endpoints (docker-compose.yml).
+RUN mkdir /demo && chown node:node /demo
+USER node
+EXPOSE 9925
+# Node's fetch: no curl needed in the image.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:9925/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+# Exec form: signals reach node (SIGTERM stops gracefully, SIGHUP reloads).
+ENTRYPOINT ["node", "dist/cli/main.js"]
+CMD ["serve", "--listen", "0.0.0.0:9925"]
