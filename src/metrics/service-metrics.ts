@@ -24,6 +24,7 @@ export interface ServiceMetricsDeps {
 }
 
 export class ServiceMetrics {
+  readonly contentType = PROMETHEUS_CONTENT_TYPE;
   private readonly base = new Registry();
   private readonly onDemand: Counter<'outcome'>;
 
@@ -85,6 +86,10 @@ export class ServiceMetrics {
 
   countOnDemand(outcome: string): void {
     this.onDemand.inc({ outcome });
+  }
+
+  renderProbe(result: TargetResult): Promise<string> {
+    return renderProbeMetrics(result);
   }
 
   /** Everything for GET /metrics. */

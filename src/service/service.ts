@@ -12,7 +12,7 @@ import { ConfigError, loadConfig, type Config } from '../config/load.js';
 import { buildApp } from '../http/app.js';
 import type { HealthReport } from '../http/routes/health.js';
 import { createLogger } from '../log.js';
-import { PROMETHEUS_CONTENT_TYPE, renderProbeMetrics, ServiceMetrics } from '../metrics/service-metrics.js';
+import { ServiceMetrics } from '../metrics/service-metrics.js';
 import { probeTarget, systemResolver, type Resolver } from '../probe/index.js';
 import { Scheduler, type ProbeFn } from '../scheduler/scheduler.js';
 import { MemoryResultsStore, type ResultsStore } from '../store/results-store.js';
@@ -89,12 +89,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     health: () => ({ config: { source: config.source, loadedAt, targets: config.targets.length, lastReload } }),
     notReady: () => (closing ? 'shutting down' : firstRoundDone ? null : 'the first round of probes is still running'),
     version,
-    metrics: {
-      contentType: PROMETHEUS_CONTENT_TYPE,
-      render: () => metrics.render(),
-      renderProbe: renderProbeMetrics,
-      countOnDemand: (outcome) => metrics.countOnDemand(outcome),
-    },
+    metrics,
   });
 
   const listen = options.listen ?? config.listen;

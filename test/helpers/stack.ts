@@ -24,7 +24,21 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-export async function seedStack(): Promise<Stack> {
+export interface SeedServers {
+  ca: Pki;
+  good: Minted;
+  server1: Minted;
+  /** 127.0.0.2: the right certificate for hybrid.domain.com, with its intermediate. */
+  goodSrv: FakeSmtp;
+  /** 127.0.0.3: Exchange's self-signed CN=SERVER1, with an Exchange-like greeting. */
+  badSrv: FakeSmtp;
+  /** 127.0.0.4: accepts and never greets. */
+  silentSrv: FakeSmtp;
+  close(): Promise<void>;
+}
+
+/** The seed case's servers on loopback, and their certificates. */
+export async function seedServers(): Promise<SeedServers> {
   const ca = await pki('Contoso');
   const good = await ca.leaf({ subject: 'CN=hybrid.domain.com', dns: ['hybrid.domain.com'] });
   const server1 = await mint({ subject: 'CN=SERVER1', dns: ['SERVER1', 'SERVER1.domain.com'] });
@@ -34,6 +48,23 @@ export async function seedStack(): Promise<Stack> {
     greeting: '220 SERVER1.domain.com Microsoft ESMTP MAIL Service ready\r\n',
     tls: { key: server1.keyPem, cert: server1.certPem },
   });
+  const silentSrv = await fakeSmtp({ host: '127.0.0.4', greeting: null });
+  return {
+    ca,
+    good,
+    server1,
+    goodSrv,
+    badSrv,
+    silentSrv,
+    close: async () => {
+      await Promise.all([goodSrv.close(), badSrv.close(), silentSrv.close()]);
+    },
+  };
+}
+
+export async function seedStack(): Promise<Stack> {
+  const servers = await seedServers();
+  const { ca, good, server1, goodSrv, badSrv } = servers;
   const dir = await mkdtemp(join(tmpdir(), 'stp-stack-'));
   await writeFile(join(dir, 'ca.pem'), ca.root.certPem);
   const file = join(dir, 'probe.yaml');
@@ -71,7 +102,7 @@ export async function seedStack(): Promise<Stack> {
     service,
     async close() {
       await service.close(0);
-      await Promise.all([goodSrv.close(), badSrv.close()]);
+      await servers.close();
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -7,12 +7,13 @@ import { DEFAULTS, type OnDemandPolicy } from '../../src/config/load.js';
 import { buildApp } from '../../src/http/app.js';
 import { addressClass, hostAllowed } from '../../src/http/on-demand.js';
 import { createLogger } from '../../src/log.js';
-import { PROMETHEUS_CONTENT_TYPE, renderProbeMetrics, ServiceMetrics } from '../../src/metrics/service-metrics.js';
+import { ServiceMetrics } from '../../src/metrics/service-metrics.js';
 import { makeTarget, probeTarget, type Resolver } from '../../src/probe/index.js';
 import { Scheduler, type ProbeFn } from '../../src/scheduler/scheduler.js';
 import { MemoryResultsStore } from '../../src/store/results-store.js';
-import { mint, pki, type Minted, type Pki } from '../helpers/certs.js';
-import { fakeSmtp, type FakeSmtp } from '../helpers/fake-smtp.js';
+import type { Minted, Pki } from '../helpers/certs.js';
+import type { FakeSmtp } from '../helpers/fake-smtp.js';
+import { seedServers } from '../helpers/stack.js';
 
 let ca: Pki;
 let good: Minted;
@@ -21,17 +22,9 @@ let goodSrv: FakeSmtp;
 let badSrv: FakeSmtp;
 let silentSrv: FakeSmtp;
 t.before(async () => {
-  ca = await pki('Contoso');
-  good = await ca.leaf({ subject: 'CN=hybrid.domain.com', dns: ['hybrid.domain.com'] });
-  server1 = await mint({ subject: 'CN=SERVER1', dns: ['SERVER1', 'SERVER1.domain.com'] });
-  goodSrv = await fakeSmtp({ host: '127.0.0.2', tls: { key: good.keyPem, cert: good.certPem + ca.intermediate.certPem } });
-  badSrv = await fakeSmtp({ host: '127.0.0.3', port: goodSrv.port, tls: { key: server1.keyPem, cert: server1.certPem } }).catch(
-    () => fakeSmtp({ host: '127.0.0.3', tls: { key: server1.keyPem, cert: server1.certPem } }),
-  );
-  silentSrv = await fakeSmtp({ host: '127.0.0.4', greeting: null });
-});
-t.teardown(async () => {
-  await Promise.all([goodSrv.close(), badSrv.close(), silentSrv.close()]);
+  const servers = await seedServers();
+  ({ ca, good, server1, goodSrv, badSrv, silentSrv } = servers);
+  t.teardown(() => servers.close());
 });
 
 const DNS: Record<string, string[]> = {
@@ -91,12 +84,7 @@ async function harness(overrides: Partial<OnDemandPolicy> = {}): Promise<Harness
     health: () => ({ config: { source: 'test', loadedAt: 'now', targets: 0, lastReload: null } }),
     notReady: () => null,
     version: '9.9.9',
-    metrics: {
-      contentType: PROMETHEUS_CONTENT_TYPE,
-      render: () => metrics.render(),
-      renderProbe: renderProbeMetrics,
-      countOnDemand: (o) => metrics.countOnDemand(o),
-    },
+    metrics,
   });
   t.teardown(async () => {
     await scheduler.stop(0);

@@ -11,29 +11,24 @@ import { createInterface } from 'node:readline';
 import t from 'tap';
 import { createLogger } from '../../src/log.js';
 import { startService } from '../../src/service/service.js';
-import { mint, pki, type Minted, type Pki } from '../helpers/certs.js';
-import { fakeSmtp, type FakeSmtp } from '../helpers/fake-smtp.js';
+import type { Pki } from '../helpers/certs.js';
+import type { FakeSmtp } from '../helpers/fake-smtp.js';
+import { seedServers } from '../helpers/stack.js';
 
 let ca: Pki;
-let good: Minted;
-let server1: Minted;
 let goodSrv: FakeSmtp;
 let badSrv: FakeSmtp;
 let silentSrv: FakeSmtp;
 let dir: string;
 t.before(async () => {
-  ca = await pki('Contoso');
-  good = await ca.leaf({ subject: 'CN=hybrid.domain.com', dns: ['hybrid.domain.com'] });
-  server1 = await mint({ subject: 'CN=SERVER1', dns: ['SERVER1', 'SERVER1.domain.com'] });
-  goodSrv = await fakeSmtp({ host: '127.0.0.2', tls: { key: good.keyPem, cert: good.certPem + ca.intermediate.certPem } });
-  badSrv = await fakeSmtp({ host: '127.0.0.3', tls: { key: server1.keyPem, cert: server1.certPem } });
-  silentSrv = await fakeSmtp({ host: '127.0.0.4', greeting: null });
+  const servers = await seedServers();
+  ({ ca, goodSrv, badSrv, silentSrv } = servers);
   dir = await mkdtemp(join(tmpdir(), 'stp-service-'));
   await writeFile(join(dir, 'ca.pem'), ca.root.certPem);
-});
-t.teardown(async () => {
-  await Promise.all([goodSrv.close(), badSrv.close(), silentSrv.close()]);
-  await rm(dir, { recursive: true, force: true });
+  t.teardown(async () => {
+    await servers.close();
+    await rm(dir, { recursive: true, force: true });
+  });
 });
 
 function configText(targets: string[], extra = ''): string {
