@@ -11,12 +11,7 @@ import { startService, type Service } from '../../src/service/service.js';
 import { mint, pki, type Minted, type Pki } from './certs.js';
 import { fakeSmtp, type FakeSmtp } from './fake-smtp.js';
 
-export interface Stack {
-  ca: Pki;
-  good: Minted;
-  server1: Minted;
-  goodSrv: FakeSmtp;
-  badSrv: FakeSmtp;
+export interface Stack extends SeedServers {
   file: string;
   /** The config text with the two targets, plus extra lines. */
   configText(extra?: string[]): string;
@@ -64,7 +59,7 @@ export async function seedServers(): Promise<SeedServers> {
 
 export async function seedStack(): Promise<Stack> {
   const servers = await seedServers();
-  const { ca, good, server1, goodSrv, badSrv } = servers;
+  const { ca, goodSrv, badSrv } = servers;
   const dir = await mkdtemp(join(tmpdir(), 'stp-stack-'));
   await writeFile(join(dir, 'ca.pem'), ca.root.certPem);
   const file = join(dir, 'probe.yaml');
@@ -92,11 +87,7 @@ export async function seedStack(): Promise<Stack> {
   });
   await service.scheduler.ready();
   return {
-    ca,
-    good,
-    server1,
-    goodSrv,
-    badSrv,
+    ...servers,
     file,
     configText,
     service,
