@@ -87,6 +87,40 @@ t.test('a server that ignores QUIT and never closes: result at once, socket clos
   await ignoring.close();
 });
 
+t.test('a server flooding data after the handshake is cut off, not read until the deadline', async (t) => {
+  const flood = await fakeSmtp({
+    script: (s) => {
+      s.write('220 hi\r\n');
+      s.on('data', (d) => {
+        const line = String(d);
+        if (line.startsWith('EHLO')) s.write('250-x\r\n250 STARTTLS\r\n');
+        else if (line.startsWith('STARTTLS')) {
+          s.removeAllListeners('data');
+          s.write('220 go\r\n');
+          setImmediate(() => {
+            const tlsServer = tlsServerFor(served());
+            tlsServer.on('secureConnection', (sock) => {
+              sock.on('error', () => undefined);
+              const chunk = Buffer.alloc(16 * 1024, 0x58);
+              const pump = () => {
+                while (!sock.destroyed && sock.write(chunk));
+                if (!sock.destroyed) sock.once('drain', pump);
+              };
+              pump();
+            });
+            tlsServer.emit('connection', s);
+          });
+        }
+      });
+    },
+  });
+  const r = await probeFake(flood, { ca: ca.root.certPem }, 5000);
+  t.equal(r.status, 'ok', 'the verdict was made before the flood');
+  await flood.drained(1000);
+  t.equal(flood.open(), 0, 'closed long before the 5 s deadline');
+  await flood.close();
+});
+
 t.test('connection failures', async (t) => {
   const closed = net.createServer();
   await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));

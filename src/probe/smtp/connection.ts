@@ -62,8 +62,11 @@ export class SmtpConnection {
     this.fail(new ProbeFailure(TIMEOUT_CODE[this.phase], `deadline reached during ${PHASE_TEXT[this.phase]}`));
   private readonly onData = (chunk: Buffer) => {
     this.parser.push(chunk);
-    if (this.parser.error) this.fail(new ProbeFailure('smtp_protocol_error', this.parser.error.message));
-    else this.settle();
+    if (!this.parser.error) return this.settle();
+    if (!this.failure) return this.fail(new ProbeFailure('smtp_protocol_error', this.parser.error.message));
+    // Garbage after the verdict (while QUIT is on its way): stop reading at once.
+    this.secure?.destroy();
+    this.plain?.destroy();
   };
 
   constructor(private readonly signal: AbortSignal) {}

@@ -92,7 +92,8 @@ export class ReplyParser {
 
   private line(raw: Buffer): void {
     const end = raw.length > 0 && raw[raw.length - 1] === 0x0d ? raw.length - 1 : raw.length;
-    const text = raw.subarray(0, end).toString('latin1');
+    // UTF-8 (SMTPUTF8 servers greet in it); invalid bytes become U+FFFD, never an error.
+    const text = raw.subarray(0, end).toString('utf8');
     const m = LINE_RE.exec(text);
     if (!m || hasControl(raw.subarray(0, end))) {
       return this.fail(`not an SMTP reply line: ${JSON.stringify(text.slice(0, 80))}`);

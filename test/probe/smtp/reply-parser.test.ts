@@ -1,9 +1,9 @@
 import t from 'tap';
 import { MAX_LINE, MAX_REPLY, ReplyParser, describeReply } from '../../../src/probe/smtp/reply-parser.js';
 
-function parse(...chunks: string[]) {
+function parse(...chunks: Array<string | Buffer>) {
   const p = new ReplyParser();
-  for (const c of chunks) p.push(Buffer.from(c, 'latin1'));
+  for (const c of chunks) p.push(typeof c === 'string' ? Buffer.from(c, 'latin1') : c);
   const replies = [];
   for (let r = p.shift(); r; r = p.shift()) replies.push(r);
   return { replies, error: p.error?.message ?? null, buffered: p.bufferedBytes };
@@ -37,6 +37,11 @@ t.test('framing table', async (t) => {
     if (error) t.match(got.error, error, `${name}: error`);
     else t.equal(got.error, null, `${name}: no error`);
   }
+});
+
+t.test('reply text is UTF-8', async (t) => {
+  const got = parse(Buffer.from('220 mx.example.fr ESMTP – prêt\r\n', 'utf8'));
+  t.same(got.replies, [{ code: 220, lines: ['mx.example.fr ESMTP – prêt'] }]);
 });
 
 t.test('a failed parser ignores whatever follows', async (t) => {
