@@ -140,6 +140,18 @@ t.test('blackbox_exporter-style requests: target=host:port, module, scrape timeo
   t.equal(v6.json().code, 'port_not_allowed', '[v6]:port is split too');
 });
 
+t.test('an on-demand probe is logged as one structured line', async (t) => {
+  const { app, logs } = await harness();
+  await app.inject({ url: `/probe?host=server1.domain.com&port=${badSrv.port}&expect=hybrid.domain.com` });
+  const line = logs.find((l) => l.msg === 'on-demand probe');
+  t.ok(line);
+  t.equal(line?.host, 'server1.domain.com');
+  t.equal(line?.status, 'critical');
+  t.same((line?.reasons as string[]).sort(), ['cert_name_mismatch', 'cert_self_signed']);
+  t.same(line?.addresses, ['127.0.0.3:critical']);
+  t.type(line?.durationMs, 'number');
+});
+
 t.test('malformed parameters: 400 naming the parameter', async (t) => {
   const { app } = await harness();
   const cases: Array<[string, string, RegExp]> = [

@@ -145,6 +145,17 @@ export function probeRoute(app: FastifyInstance, deps: ProbeRouteDeps): void {
       try {
         const result = await handle(request, reply);
         deps.metrics.countOnDemand(result.status);
+        request.log.info(
+          {
+            host: result.target.host,
+            port: result.target.port,
+            status: result.status,
+            reasons: [...result.reasons, ...result.addresses.flatMap((a) => a.reasons)].map((r) => r.code),
+            addresses: result.addresses.map((a) => `${a.address}:${a.status}`),
+            durationMs: result.durationMs,
+          },
+          'on-demand probe',
+        );
         if (!wantsPrometheus((request.query as ProbeQuery).format, request.headers.accept)) return result;
         return reply.type(deps.metrics.contentType).send(await deps.metrics.renderProbe(result));
       } catch (e) {
