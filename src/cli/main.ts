@@ -3,7 +3,7 @@
  * The command line: `check` (one probe) and `serve` (the service). Each subcommand is
  * imported only when used, so `check` never loads the HTTP server or metrics.
  */
-import { readFileSync } from 'node:fs';
+import { version } from '../version.js';
 
 const USAGE = `Usage: smtp-tls-probe <command> [options]
 
@@ -34,11 +34,9 @@ async function main(argv: string[]): Promise<number> {
     case 'demo':
       return (await import('./demo.js')).runDemo(rest, io);
     case '-V':
-    case '--version': {
-      const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-      io.stdout(`${pkg.version}\n`);
+    case '--version':
+      io.stdout(`${version()}\n`);
       return 0;
-    }
     case undefined:
     case '-h':
     case '--help':

@@ -51,8 +51,11 @@ export class Scheduler {
   private started = false;
   private firstRound: Promise<void> = Promise.resolve();
 
+  private jitterMs: number;
+
   constructor(private readonly options: SchedulerOptions) {
     this.slots = new Semaphore(options.concurrency);
+    this.jitterMs = options.jitterMs;
   }
 
   /**
@@ -78,6 +81,11 @@ export class Scheduler {
 
   setConcurrency(n: number): void {
     this.slots.resize(n);
+  }
+
+  /** Applies to targets scheduled from now on (added or changed by a reload). */
+  setJitter(ms: number): void {
+    this.jitterMs = ms;
   }
 
   /**
@@ -155,7 +163,7 @@ export class Scheduler {
     return cron.createTask(t.schedule, () => this.run(t.name, 'schedule'), {
       name: t.name,
       noOverlap: true,
-      maxRandomDelay: this.options.jitterMs,
+      maxRandomDelay: this.jitterMs,
       logger: {
         info: (m) => log.debug({ target: t.name }, String(m)),
         warn: (m) => log.warn({ target: t.name }, String(m)),

@@ -4,7 +4,6 @@
  * a new one is invalid, listens, and shuts down in order.
  */
 import { watch, type FSWatcher } from 'node:fs';
-import { readFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -12,6 +11,7 @@ import { ConfigError, loadConfig, type Config } from '../config/load.js';
 import { buildApp } from '../http/app.js';
 import type { HealthReport } from '../http/routes/health.js';
 import { createLogger } from '../log.js';
+import { version as currentVersion } from '../version.js';
 import { ServiceMetrics } from '../metrics/service-metrics.js';
 import { probeTarget, systemResolver, type Resolver } from '../probe/index.js';
 import { Scheduler, type ProbeFn } from '../scheduler/scheduler.js';
@@ -49,14 +49,6 @@ export interface Service {
   close(graceMs?: number): Promise<void>;
 }
 
-function packageVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return '0.0.0';
-  }
-}
-
 export async function startService(options: ServiceOptions): Promise<Service> {
   const env = options.env ?? process.env;
   let config = loadConfig(options.configPath, env); // throws ConfigError: the caller reports it
@@ -69,7 +61,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
 
   let loadedAt = new Date().toISOString();
   let lastReload: HealthReport['config']['lastReload'] = null;
-  const version = packageVersion();
+  const version = currentVersion();
   const metrics = new ServiceMetrics({
     store,
     targets: () => scheduler.targets(),
@@ -125,6 +117,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     config = next;
     if (!options.logger) logger.level = next.logLevel;
     scheduler.setConcurrency(next.concurrency);
+    scheduler.setJitter(next.jitterMs);
     const diff = scheduler.setTargets(next.targets);
     loadedAt = at;
     lastReload = { at, ok: true };

@@ -71,11 +71,6 @@ export class SmtpConnection {
 
   constructor(private readonly signal: AbortSignal) {}
 
-  /** The failure that ended this connection, if any. */
-  get failed(): ProbeFailure | null {
-    return this.failure;
-  }
-
   get tlsSocket(): tls.TLSSocket | null {
     return this.secure;
   }
