@@ -32,6 +32,10 @@ export interface FakeSmtpOptions {
   implicitTls?: boolean;
   /** Replace the whole behaviour. */
   script?: (socket: net.Socket) => void;
+  /** After the 220 to STARTTLS: take the plain socket instead of starting TLS on it. */
+  instead?: (plain: net.Socket) => void;
+  /** Once TLS is up: take the TLS socket instead of the usual EHLO/QUIT handling. */
+  onSecure?: (secure: tls.TLSSocket) => void;
 }
 
 export interface FakeSmtp {
@@ -97,6 +101,7 @@ export async function fakeSmtp(o: FakeSmtpOptions = {}): Promise<FakeSmtp> {
   };
 
   const afterTls = (t: tls.TLSSocket, greet: boolean) => {
+    if (o.onSecure) return o.onSecure(t);
     if (greet && o.greeting !== null) t.write(o.greeting ?? '220 fake.test ESMTP\r\n');
     lines(t, (line) => {
       received.push(line);
@@ -122,6 +127,7 @@ export async function fakeSmtp(o: FakeSmtpOptions = {}): Promise<FakeSmtp> {
         if (reply.startsWith('220')) {
           upgraded = true;
           socket.removeAllListeners('data');
+          if (o.instead) return o.instead(socket);
           socket.pause();
           // Not from inside the 'data' handler: net.Socket would still act on the handle.
           setImmediate(() => upgrade(socket, (t) => afterTls(t, false)));

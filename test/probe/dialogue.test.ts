@@ -4,7 +4,6 @@
  * connection open (the server side sees every connection closed).
  */
 import net from 'node:net';
-import tls from 'node:tls';
 import t from 'tap';
 import { mint, pki, type Minted, type Pki } from '../helpers/certs.js';
 import { blackhole } from '../helpers/blackhole.js';
@@ -21,10 +20,6 @@ t.before(async () => {
 const served = () => ({ key: leaf.keyPem, cert: leaf.certPem + ca.intermediate.certPem });
 
 const TIMEOUT = 800;
-
-function tlsServerFor(cert: { key: string; cert: string }): tls.Server {
-  return tls.createServer({ ...cert });
-}
 
 async function run(opts: FakeSmtpOptions, target: Partial<ProbeTarget> = {}): Promise<TargetResult> {
   const srv = await fakeSmtp({ tls: served(), ...opts });
@@ -60,23 +55,8 @@ t.test('a well-behaved server: ok, facts recorded, QUIT sent over TLS', async (t
 t.test('a server that ignores QUIT and never closes: result at once, socket closed at the deadline', async (t) => {
   const ignoring = await fakeSmtp({
     tls: served(),
-    script: (s) => {
-      s.write('220 hi\r\n');
-      s.on('data', (d) => {
-        const line = String(d);
-        if (line.startsWith('EHLO')) s.write('250-x\r\n250 STARTTLS\r\n');
-        else if (line.startsWith('STARTTLS')) {
-          s.removeAllListeners('data');
-          s.write('220 go\r\n');
-          // Handshake, then never answer or close.
-          setImmediate(() => {
-            const tlsServer = tlsServerFor(served());
-            tlsServer.on('secureConnection', (sock) => sock.on('data', () => undefined));
-            tlsServer.emit('connection', s);
-          });
-        }
-      });
-    },
+    ehlo: '250-x\r\n250 STARTTLS\r\n',
+    onSecure: (sock) => sock.on('data', () => undefined), // never answers, never closes
   });
   const r = await probeFake(ignoring, { ca: ca.root.certPem }, TIMEOUT);
   t.equal(r.status, 'ok');
@@ -89,29 +69,15 @@ t.test('a server that ignores QUIT and never closes: result at once, socket clos
 
 t.test('a server flooding data after the handshake is cut off, not read until the deadline', async (t) => {
   const flood = await fakeSmtp({
-    script: (s) => {
-      s.write('220 hi\r\n');
-      s.on('data', (d) => {
-        const line = String(d);
-        if (line.startsWith('EHLO')) s.write('250-x\r\n250 STARTTLS\r\n');
-        else if (line.startsWith('STARTTLS')) {
-          s.removeAllListeners('data');
-          s.write('220 go\r\n');
-          setImmediate(() => {
-            const tlsServer = tlsServerFor(served());
-            tlsServer.on('secureConnection', (sock) => {
-              sock.on('error', () => undefined);
-              const chunk = Buffer.alloc(16 * 1024, 0x58);
-              const pump = () => {
-                while (!sock.destroyed && sock.write(chunk));
-                if (!sock.destroyed) sock.once('drain', pump);
-              };
-              pump();
-            });
-            tlsServer.emit('connection', s);
-          });
-        }
-      });
+    tls: served(),
+    onSecure: (sock) => {
+      sock.on('error', () => undefined);
+      const chunk = Buffer.alloc(16 * 1024, 0x58);
+      const pump = () => {
+        while (!sock.destroyed && sock.write(chunk));
+        if (!sock.destroyed) sock.once('drain', pump);
+      };
+      pump();
     },
   });
   const r = await probeFake(flood, { ca: ca.root.certPem }, 5000);
@@ -214,31 +180,12 @@ t.test('not SMTP: garbage, endless lines, oversized replies, unsolicited data', 
 });
 
 t.test('TLS handshake failures', async (t) => {
-  const plaintextAfter220 = await run({
-    script: (s) => {
-      s.write('220 hi\r\n');
-      s.on('data', (d) => {
-        const line = String(d);
-        if (line.startsWith('EHLO')) s.write('250-x\r\n250 STARTTLS\r\n');
-        else if (line.startsWith('STARTTLS')) s.write('220 go\r\n');
-        else s.write('500 this is not TLS\r\n');
-      });
-    },
-  });
+  const plaintextAfter220 = await run({ instead: (s) => s.on('data', () => s.write('500 this is not TLS\r\n')) });
   t.same(codes(plaintextAfter220), ['tls_handshake_failed']);
   t.match(plaintextAfter220.addresses[0]?.reasons[0]?.message, /TLS handshake failed/);
   t.same(codes(await run({ starttls: '220 go\r\n', tls: () => null })), ['tls_handshake_failed'], 'closed during handshake');
 
-  const stalled = await run({
-    script: (s) => {
-      s.write('220 hi\r\n');
-      s.on('data', (d) => {
-        const line = String(d);
-        if (line.startsWith('EHLO')) s.write('250-x\r\n250 STARTTLS\r\n');
-        else if (line.startsWith('STARTTLS')) s.write('220 go\r\n'); // then ignores the ClientHello
-      });
-    },
-  });
+  const stalled = await run({ instead: () => undefined }); // 220, then ignores the ClientHello
   t.same(codes(stalled), ['tls_handshake_timeout']);
   bounded(t, stalled);
 });
