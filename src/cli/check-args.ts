@@ -35,6 +35,7 @@ Options:
   --family 4|6        probe only the IPv4 or only the IPv6 addresses of HOST
   --source IP         connect from this local address (receive connector / SNAT tests)
   --implicit-tls      TLS from the first byte instead of STARTTLS
+  --starttls          STARTTLS even on port 465
   --ehlo NAME         name to send with EHLO (default: this machine's host name)
   --timeout SECONDS   deadline of the whole probe, DNS included (default ${TARGET_DEFAULTS.timeoutMs / 1000})
   --warn-days N       warn when the certificate expires within N days (default ${TARGET_DEFAULTS.warnDays})
@@ -100,6 +101,7 @@ export function parseCheckArgs(argv: string[]): CheckOptions | null {
         family: { type: 'string' },
         source: { type: 'string' },
         'implicit-tls': { type: 'boolean' },
+        starttls: { type: 'boolean' },
         ehlo: { type: 'string' },
         timeout: { type: 'string' },
         'warn-days': { type: 'string' },
@@ -128,6 +130,7 @@ export function parseCheckArgs(argv: string[]): CheckOptions | null {
   const host = positionals[0]!.trim();
   if (!host || /[\s/@]/.test(host)) throw new UsageError(`HOST: "${host}" is not a host name or IP address`);
   if (v.sni !== undefined && v['no-sni']) throw new UsageError('--sni and --no-sni exclude each other');
+  if (v['implicit-tls'] && v.starttls) throw new UsageError('--implicit-tls and --starttls exclude each other');
   let timeoutMs: number = TARGET_DEFAULTS.timeoutMs;
   if (v.timeout !== undefined) {
     const s = Number(v.timeout);
@@ -153,7 +156,7 @@ export function parseCheckArgs(argv: string[]): CheckOptions | null {
     addresses: v.address?.map((a) => ip('address', a)),
     family: v.family === undefined ? undefined : ipFamily(v.family),
     source: v.source === undefined ? undefined : ip('source', v.source),
-    implicitTls: v['implicit-tls'] ? true : undefined,
+    implicitTls: v['implicit-tls'] ? true : v.starttls ? false : undefined,
     ca: v.ca === undefined ? undefined : readCa(v.ca),
     ehloName: v.ehlo,
     warnDays: integer('warn-days', v['warn-days'], 0, 3650),

@@ -20,9 +20,7 @@ const HINTS: Partial<Record<ReasonCode, Hint>> = {
     `enable it for SMTP (Enable-ExchangeCertificate -Thumbprint THUMBPRINT -Services SMTP) and ${BIND}. ` +
     'Behind SNAT or a load balancer, check every server and every receive connector that can answer.',
   cert_self_signed: () =>
-    "No sender trusts a self-signed certificate. Use a certificate from a public CA (Exchange Online requires one for hybrid mail flow) and " +
-    BIND +
-    '.',
+    'No sender trusts a self-signed certificate: serve one from a public CA (Exchange Online requires it for hybrid mail flow).',
   cert_untrusted: () =>
     'The chain does not lead to a trusted root: use a certificate from a public CA, or (for internal senders only) distribute the private root to them.',
   cert_chain_incomplete: () =>

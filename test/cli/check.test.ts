@@ -70,6 +70,13 @@ t.test('exit codes follow Nagios: 0 ok, 1 warning, 2 critical', async (t) => {
   t.match(crit.stdout, /greeting +220 SERVER1\.domain\.com Microsoft ESMTP/);
 });
 
+t.test('--starttls on port 465, --implicit-tls elsewhere', async (t) => {
+  const { parseCheckArgs } = await import('../../src/cli/check-args.js');
+  t.equal(parseCheckArgs(['a.test', '--port', '465'])?.target.implicitTls, true);
+  t.equal(parseCheckArgs(['a.test', '--port', '465', '--starttls'])?.target.implicitTls, false);
+  t.equal(parseCheckArgs(['a.test', '--port', '587', '--implicit-tls'])?.target.implicitTls, true);
+});
+
 t.test('--json prints the JSON result', async (t) => {
   const r = await withServer(server1, (s) => check(['hybrid.domain.com', ...common(s), '--json', '--expect', 'hybrid.domain.com', '--expect', 'server1.domain.com']));
   t.equal(r.code, 2);
@@ -96,6 +103,7 @@ t.test('unknown: exit 3 with one line naming the problem', async (t) => {
     [['a.test', '--thumbprint', 'ABC'], /--thumbprint: must be 40 hexadecimal/],
     [['a.test', '--min-tls', '2.0'], /--min-tls: must be 1\.0, 1\.1, 1\.2 or 1\.3/],
     [['a.test', '--sni', 'x.test', '--no-sni'], /--sni and --no-sni exclude each other/],
+    [['a.test', '--implicit-tls', '--starttls'], /--implicit-tls and --starttls exclude each other/],
     [['a.test', '--ca', '/nonexistent/ca.pem'], /--ca: cannot read \/nonexistent\/ca\.pem: ENOENT/],
     [['a.test', '--bogus'], /unknown option --bogus/],
     [['a.test', '--family', '5'], /--family: must be 4 or 6 \(got "5"\)/],
