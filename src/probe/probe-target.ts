@@ -5,6 +5,7 @@
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { domainToASCII } from 'node:url';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { probeAddress } from './probe-address.js';
@@ -39,12 +40,14 @@ export const TARGET_DEFAULTS = {
 
 /** A full target from the few fields a user gives; expected names and SNI default to the host. */
 export function makeTarget(t: Partial<ProbeTarget> & { host: string }): ProbeTarget {
-  const host = t.host.trim().replace(/^\[(.*)\]$/, '$1');
+  const given = t.host.trim().replace(/^\[(.*)\]$/, '$1');
+  // DNS and SNI take the A-label form of an internationalised name.
+  const host = isIP(given) ? given : domainToASCII(given) || given;
   const port = t.port ?? TARGET_DEFAULTS.port;
   return {
     host,
     port,
-    expect: t.expect?.length ? t.expect : [host],
+    expect: t.expect?.length ? t.expect : [given],
     sni: t.sni !== undefined ? t.sni : isIP(host) ? null : host.replace(/\.$/, ''),
     ...(t.addresses?.length ? { addresses: t.addresses } : {}),
     ...(t.family ? { family: t.family } : {}),

@@ -127,6 +127,8 @@ t.test('greeting: silent, partial, rejected', async (t) => {
   t.same(codes(busy), ['greeting_rejected']);
   t.match(busy.addresses[0]?.reasons[0]?.message, /421 4\.3\.2 Service not available/);
   t.same(codes(await run({ greeting: '554-no\r\n554 go away\r\n' })), ['greeting_rejected']);
+  const slam = await run({ script: (s) => s.resume().end('554 5.7.1 go away\r\n') });
+  t.same(codes(slam), ['greeting_rejected'], 'a 554 followed at once by the close is still the 554');
   const multi = await run({ greeting: '220-mx.example.com\r\n220-second\r\n220 ready\r\n' });
   t.same(codes(multi), [], 'a multi-line 220 greeting is fine');
   t.equal(multi.addresses[0]?.smtp.greeting, '220 mx.example.com / second / ready');

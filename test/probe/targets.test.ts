@@ -154,11 +154,15 @@ t.test('makeTarget defaults', async (t) => {
   const d = makeTarget({ host: 'Hybrid.Domain.com.' });
   t.equal(d.port, 25);
   t.same(d.expect, ['Hybrid.Domain.com.']);
-  t.equal(d.sni, 'Hybrid.Domain.com');
+  t.equal(d.sni, 'hybrid.domain.com', 'SNI: lower-case A-label, no trailing dot');
   t.equal(d.implicitTls, false);
   t.equal(d.warnDays, 30);
   t.equal(d.minTlsVersion, 'TLSv1.2');
   t.equal(makeTarget({ host: 'x.test', port: 465 }).implicitTls, true, 'port 465 means implicit TLS');
   t.equal(makeTarget({ host: '127.0.0.1' }).sni, null, 'no SNI for IP targets');
   t.equal(makeTarget({ host: '[::1]' }).host, '::1');
+  const idn = makeTarget({ host: 'bücher.example' });
+  t.equal(idn.host, 'xn--bcher-kva.example', 'DNS gets the A-label');
+  t.equal(idn.sni, 'xn--bcher-kva.example', 'so does SNI');
+  t.same(idn.expect, ['bücher.example'], 'the expected name as given (matched in A-label form)');
 });

@@ -97,9 +97,10 @@ export class SmtpConnection {
   async read(phase: Phase): Promise<Reply> {
     this.phase = phase;
     for (;;) {
-      this.guard();
+      // A reply that arrived wins over what followed it (a 554 and the close right after).
       const reply = this.parser.shift();
       if (reply) return reply;
+      this.guard();
       await this.wait(() => undefined);
     }
   }
