@@ -231,3 +231,28 @@ t.test('every reason code of the catalogue is documented in README', async (t) =
   const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
   for (const code of REASON_CODES) t.match(readme, `\`${code}\``, `${code} in README`);
 });
+
+t.test('the default trust store is what node:tls trusts: bundled roots plus NODE_EXTRA_CA_CERTS', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'stp-extra-'));
+  writeFileSync(join(dir, 'extra.pem'), ca.root.certPem);
+  // A fresh process: Node reads NODE_EXTRA_CA_CERTS once, at start.
+  const script = `
+    import { trustStore } from './src/probe/cert/trust-store.ts';
+    import { X509Certificate } from 'node:crypto';
+    import { readFileSync } from 'node:fs';
+    const root = new X509Certificate(readFileSync(process.argv[1]));
+    console.log(trustStore().has(root) ? 'trusted' : 'not trusted');`;
+  const run = (env: Record<string, string>) =>
+    spawnSync(process.execPath, ['--import=@tapjs/typescript/import', '--input-type=module', '-e', script, join(dir, 'extra.pem')], {
+      cwd: new URL('../..', import.meta.url).pathname,
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+    });
+  t.equal(run({ NODE_EXTRA_CA_CERTS: join(dir, 'extra.pem') }).stdout.trim(), 'trusted');
+  t.equal(run({ NODE_EXTRA_CA_CERTS: '' }).stdout.trim(), 'not trusted');
+  rmSync(dir, { recursive: true, force: true });
+});

@@ -1,8 +1,10 @@
 /**
- * Trust anchors: Node's bundled roots by default, or the certificates of a CA file
- * (which replaces them, as it does for node:tls). Parsed once per distinct source.
+ * Trust anchors: Node's bundled roots plus NODE_EXTRA_CA_CERTS by default (what node:tls
+ * trusts), or the certificates of a CA file (which replaces them, as it does for node:tls).
+ * Parsed once per distinct source.
  */
 import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 
 export interface TrustStore {
@@ -39,12 +41,22 @@ function build(pems: readonly string[]): TrustStore {
   };
 }
 
+/** Node adds NODE_EXTRA_CA_CERTS to its default roots at start; so do we. */
+function extraCaCerts(file = process.env.NODE_EXTRA_CA_CERTS): string[] {
+  if (!file) return [];
+  try {
+    return splitPem(readFileSync(file, 'utf8'));
+  } catch {
+    return []; // Node warns about an unreadable file itself
+  }
+}
+
 let bundled: TrustStore | undefined;
 const custom = new Map<string, TrustStore>();
 
 /** The store for a CA file's PEM text, or Node's bundled roots when none is given. */
 export function trustStore(caPem?: string): TrustStore {
-  if (caPem === undefined) return (bundled ??= build(rootCertificates));
+  if (caPem === undefined) return (bundled ??= build([...rootCertificates, ...extraCaCerts()]));
   let store = custom.get(caPem);
   if (!store) {
     // A long-running service sees few distinct CA files; keep the cache from growing anyway.
