@@ -104,8 +104,13 @@ export async function probeTarget(target: ProbeTarget, options: ProbeOptions): P
   // A ref'd timer (AbortSignal.timeout's is not): the deadline must fire even when nothing
   // else keeps the process alive, or a hung resolver would end it with no result.
   const deadline = new AbortController();
+  const signal = deadline.signal;
   const timer = setTimeout(() => deadline.abort(new Error('deadline reached')), options.timeoutMs);
-  const signal = options.signal ? AbortSignal.any([deadline.signal, options.signal]) : deadline.signal;
+  // The caller's signal (the service's shutdown) is long-lived: link it by a listener removed
+  // when the probe ends, not by AbortSignal.any, which keeps every probe's signal alive on it.
+  const cancel = () => deadline.abort(options.signal?.reason);
+  if (options.signal?.aborted) cancel();
+  options.signal?.addEventListener('abort', cancel, { once: true });
   const result: TargetResult = {
     target: {
       host: target.host,
@@ -135,6 +140,7 @@ export async function probeTarget(target: ProbeTarget, options: ProbeOptions): P
     // Not cleared: a connection still closing after QUIT is destroyed when the deadline
     // comes, so a server that never closes cannot keep a socket. Unref'd, it holds nothing up.
     timer.unref();
+    options.signal?.removeEventListener('abort', cancel);
   }
   result.status = worst([statusOf(result.reasons), ...result.addresses.map((a) => a.status)]);
   result.durationMs = Math.round(performance.now() - t0);

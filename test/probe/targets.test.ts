@@ -2,6 +2,7 @@
  * Targets as a whole: every address behind a name probed separately, the source address
  * option, DNS through an injected resolver (never the network), and bad input.
  */
+import { getEventListeners } from 'node:events';
 import t from 'tap';
 import { makeTarget, probeTarget, type Resolver } from '../../src/probe/index.js';
 import { mint, pki, type Minted, type Pki } from '../helpers/certs.js';
@@ -165,4 +166,22 @@ t.test('makeTarget defaults', async (t) => {
   t.equal(idn.host, 'xn--bcher-kva.example', 'DNS gets the A-label');
   t.equal(idn.sni, 'xn--bcher-kva.example', 'so does SNI');
   t.same(idn.expect, ['bücher.example'], 'the expected name as given (matched in A-label form)');
+});
+
+t.test('the caller\'s signal cancels a probe; finished probes leave no listener on it', async (t) => {
+  const srv = await fakeSmtp({ greeting: null });
+  const shutdown = new AbortController();
+  const listeners = () => getEventListeners(shutdown.signal, 'abort').length;
+  const target = makeTarget({ host: 'x.test', addresses: ['127.0.0.1'], port: srv.port });
+  const running = probeTarget(target, { timeoutMs: 10_000, signal: shutdown.signal });
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(listeners(), 1, 'linked while running');
+  shutdown.abort(new Error('shutting down'));
+  const r = await running;
+  t.same(codes(r), ['greeting_timeout'], 'ended by the cancel, as a deadline');
+  t.ok(r.durationMs < 5000);
+  const other = new AbortController();
+  for (let i = 0; i < 20; i++) await probeTarget(makeTarget({ host: 'x.test', port: 70000 }), { timeoutMs: 1000, signal: other.signal });
+  t.equal(getEventListeners(other.signal, 'abort').length, 0, 'no listener left after 20 probes');
+  await srv.close();
 });
