@@ -145,6 +145,9 @@ export function parseCheckArgs(argv: string[]): CheckOptions | null {
   if (v.thumbprint !== undefined && normalizeThumbprint(v.thumbprint).length !== 40) {
     throw new UsageError(`--thumbprint: must be 40 hexadecimal characters (SHA-1) (got "${v.thumbprint}")`);
   }
+  if (v.ehlo !== undefined && !/^[A-Za-z0-9.:_[\]-]{1,255}$/.test(v.ehlo)) {
+    throw new UsageError(`--ehlo: "${v.ehlo}" is not a host name or address literal`);
+  }
   for (const name of v.expect ?? []) {
     if (!name.trim() || /\s/.test(name.trim())) throw new UsageError(`--expect: "${name}" is not a host name`);
   }

@@ -95,6 +95,10 @@ function inputProblem(target: ProbeTarget): Reason | null {
   const bad = target.addresses?.find((a) => !isIP(a));
   if (bad !== undefined) return reason('probe_error', `pinned address "${bad}" is not an IP address`);
   if (target.source && !isIP(target.source)) return reason('probe_error', `source "${target.source}" is not an IP address`);
+  // It goes on the wire after EHLO: no spaces or line breaks that could smuggle a command.
+  if (!/^[A-Za-z0-9.:_\[\]-]{1,255}$/.test(target.ehloName)) {
+    return reason('probe_error', `EHLO name ${JSON.stringify(target.ehloName)} is not a host name or address literal`);
+  }
   return null;
 }
 

@@ -107,6 +107,7 @@ t.test('unknown: exit 3 with one line naming the problem', async (t) => {
     [['a.test', '--ca', '/nonexistent/ca.pem'], /--ca: cannot read \/nonexistent\/ca\.pem: ENOENT/],
     [['a.test', '--bogus'], /unknown option --bogus/],
     [['a.test', '--family', '5'], /--family: must be 4 or 6 \(got "5"\)/],
+    [['a.test', '--ehlo', 'a b'], /--ehlo: "a b" is not a host name or address literal/],
     [['a.test', '--port'], /--port/],
   ];
   for (const [argv, want] of cases) {

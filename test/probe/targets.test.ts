@@ -140,6 +140,9 @@ t.test('bad input gives unknown with probe_error, never a throw', async (t) => {
   t.equal(port.status, 'unknown');
   t.same(port.reasons.map((x) => x.code), ['probe_error']);
   t.match(port.reasons[0]?.message, /port must be/);
+  const smuggle = await probeTarget(makeTarget({ host: 'x.test', addresses: ['127.0.0.1'], ehloName: 'a\r\nRCPT TO:<x@y>' }), opts);
+  t.equal(smuggle.status, 'unknown');
+  t.match(smuggle.reasons[0]?.message, /EHLO name .* is not a host name/, 'no CRLF injection through the EHLO name');
   const addr = await probeTarget(makeTarget({ host: 'x.test', addresses: ['not-an-ip'] }), opts);
   t.match(addr.reasons[0]?.message, /pinned address "not-an-ip"/);
   const srv = await fakeSmtp({ tls: goodServed() });
