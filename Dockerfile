@@ -2,7 +2,7 @@
 #   docker build -t smtp-tls-probe .
 #   docker run -p 9925:9925 -v "$PWD/config:/etc/smtp-tls-probe:ro" smtp-tls-probe
 
-FROM node:20-alpine AS build
+FROM node:24-alpine AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -10,7 +10,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build && npm prune --omit=dev
 
-FROM node:20-alpine
+FROM node:24-alpine
 ENV NODE_ENV=production \
     SMTP_TLS_PROBE_CONFIG=/etc/smtp-tls-probe/probe.yaml
 WORKDIR /app

@@ -43,8 +43,8 @@ t.test('Dockerfile: multi-stage, sources exist, non-root, exec form, healthcheck
   const ins = dockerfile();
   const froms = ins.filter((i) => i.op === 'FROM');
   t.ok(froms.length >= 2, 'multi-stage');
-  t.match(froms[0]?.args, /^node:20[\w.-]* AS build$/, 'build stage on Node 20');
-  t.match(froms.at(-1)?.args, /^node:20[\w.-]*$/, 'runtime on Node 20');
+  t.match(froms[0]?.args, /^node:24[\w.-]* AS build$/, 'build stage on Node 24');
+  t.match(froms.at(-1)?.args, /^node:24[\w.-]*$/, 'runtime on Node 24');
   const runtime = ins.slice(ins.lastIndexOf(froms.at(-1)!));
 
   for (const copy of ins.filter((i) => i.op === 'COPY' && !i.args.startsWith('--from'))) {
