@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -142,6 +143,21 @@ t.test('close: running probes finish within the grace period, then everything st
   await t.rejects(fetch(`${base}/healthz`), 'the server is closed');
   await silentSrv.drained(2000);
   t.equal(silentSrv.open(), 0, 'no probe connection left open');
+});
+
+t.test('close: a client that never finishes its request does not hold the shutdown', async (t) => {
+  const { service } = await start(join(dir, 'i.yaml'), configText([]));
+  const slow = net.connect(service.address.port, '127.0.0.1');
+  slow.on('error', () => undefined);
+  const closed = new Promise((r) => slow.once('close', r));
+  // A request with a body still to come: the connection is busy, not idle, when the server closes.
+  slow.write('POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{');
+  await new Promise((r) => setTimeout(r, 100));
+  const t0 = Date.now();
+  await service.close(0);
+  t.ok(Date.now() - t0 < 1500, `closed in ${Date.now() - t0} ms`);
+  await closed;
+  t.pass('the connection was cut');
 });
 
 async function serveProcess(args: string[], env: NodeJS.ProcessEnv = {}) {
