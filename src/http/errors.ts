@@ -35,7 +35,7 @@ const FASTIFY_CODES: Record<string, string> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: 'malformed_body',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'bad_request',
   FST_ERR_BAD_URL: 'bad_url',
-  FST_ERR_MAX_PARAM_LENGTH: 'bad_url',
+  FST_ERR_MAX_PARAM_LENGTH: 'uri_too_long',
 };
 
 /** 413 → `payload_too_large`: for a client error without a code of ours. */
@@ -63,12 +63,13 @@ function validationBody(error: FastifyError): ErrorBody {
   return { code: 'bad_parameter', parameter, message: parameter ? `${parameter}: ${message}` : message };
 }
 
-/** Errors Fastify meets before routing (a URL it cannot decode): same shape as the rest. */
+/** Errors Fastify meets while routing (a URL it cannot decode, a path parameter too long): same shape as the rest. */
 export function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const status = error.statusCode ?? 400;
   void reply
     .headers(SECURITY_HEADERS)
-    .code(400)
-    .send({ code: clientCode(error, 400), message: error.message });
+    .code(status)
+    .send({ code: clientCode(error, status), message: error.message });
 }
 
 /**

@@ -197,6 +197,7 @@ t.test('every error is JSON { code, message } with the security headers', async 
     ['body too large', { method: 'POST', url: '/nope', headers: json, payload: JSON.stringify({ x: 'y'.repeat(20_000) }) }, 413, 'body_too_large'],
     ['malformed JSON', { method: 'POST', url: '/nope', headers: json, payload: '{bad' }, 400, 'malformed_body'],
     ['undecodable URL', { url: '/%zz' }, 400, 'bad_url'],
+    ['path parameter too long', { url: `/results/${'a'.repeat(200)}` }, 414, 'uri_too_long'],
     ['malformed query', { url: '/probe?host=a.test&port=x' }, 400, 'bad_parameter'],
     ['refused on demand', { url: '/probe?host=a.test&port=80' }, 403, 'port_not_allowed'],
   ];
@@ -213,12 +214,24 @@ t.test('every error is JSON { code, message } with the security headers', async 
 
   // No route of the API takes a body, so 415 is met by Fastify's body parsing on one that does.
   const bodied = Fastify();
+  t.teardown(() => bodied.close());
   registerErrorHandling(bodied);
   bodied.post('/in', async () => ({}));
+  bodied.get('/teapot', async () => {
+    throw Object.assign(new Error('short and stout'), { statusCode: 418, code: 'SOME_LIBRARY_CODE' });
+  });
+  bodied.get('/odd', async () => {
+    throw Object.assign(new Error('redirect?'), { statusCode: 302 });
+  });
   const r415 = await bodied.inject({ method: 'POST', url: '/in', headers: { 'content-type': 'text/xml' }, payload: '<a/>' });
   t.equal(r415.statusCode, 415);
   t.same(Object.keys(r415.json()).sort(), ['code', 'message']);
   t.equal(r415.json().code, 'unsupported_media_type');
+  // A client error without a code of ours is named after its status; a status that is not an error is a 500.
+  t.same((await bodied.inject({ url: '/teapot' })).json(), { code: 'i_m_a_teapot', message: 'short and stout' });
+  const odd = await bodied.inject({ url: '/odd' });
+  t.equal(odd.statusCode, 500);
+  t.equal(odd.json().code, 'internal_error');
 });
 
 t.test('headers too large: 431 JSON from a real listener, secret-free log', async (t) => {
