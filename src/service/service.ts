@@ -102,12 +102,12 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   });
 
   const reload = (): ReloadOutcome => {
-    const at = new Date().toISOString();
     if (closing) {
       // A reload would start what the shutdown is stopping.
       logger.info({ config: options.configPath }, 'reload ignored: shutting down');
       return { ok: false, errors: ['shutting down'] };
     }
+    const at = new Date().toISOString();
     let next: Config;
     try {
       next = loadConfig(options.configPath, env);

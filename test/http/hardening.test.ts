@@ -288,4 +288,6 @@ t.test('shutdown: /probe refused at once, a running probe aborted after the grac
   t.equal(cut.json().code, 'shutting_down');
   await drain.drain(100);
   t.pass('draining twice is harmless');
+  const metrics = (await app.inject({ url: '/metrics' })).body;
+  t.match(metrics, /smtp_tls_on_demand_requests_total\{outcome="shutting_down"\} 2\n/, 'both counted by their code');
 });
