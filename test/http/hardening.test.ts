@@ -277,7 +277,10 @@ t.test('shutdown: /probe refused at once, a running probe aborted after the grac
   const { app } = await harness({ drain });
   const before = silent.accepted();
   const running = app.inject({ url: `/probe?host=mx.example.test&port=${silent.port}&timeout=30` });
-  while (silent.accepted() === before) await new Promise((r) => setTimeout(r, 10));
+  for (let waited = 0; silent.accepted() === before; waited += 10) {
+    if (waited > 5000) throw new Error('the probe never connected');
+    await new Promise((r) => setTimeout(r, 10));
+  }
   const stopped = drain.drain(100);
   const late = await app.inject({ url: `/probe?host=mx.example.test&port=${silent.port}` });
   t.equal(late.statusCode, 503);
