@@ -53,19 +53,31 @@ const SUPPORTED = new Set([
 
 export function decodeExtensions(asn: AsnCertificate, peculiar: x509.X509Certificate, node: X509Certificate): Extensions {
   const raw = asn.tbsCertificate.extensions ?? [];
-  const bc = peculiar.getExtension(x509.BasicConstraintsExtension);
-  const ku = peculiar.getExtension(x509.KeyUsagesExtension);
-  const eku = peculiar.getExtension(x509.ExtendedKeyUsageExtension);
+  const bc = decoded(() => peculiar.getExtension(x509.BasicConstraintsExtension));
+  const ku = decoded(() => peculiar.getExtension(x509.KeyUsagesExtension));
+  const eku = decoded(() => peculiar.getExtension(x509.ExtendedKeyUsageExtension));
   const nc = raw.find((e) => e.extnID === OID.nameConstraints);
   const san = raw.find((e) => e.extnID === OID.subjectAltName);
   return {
     basicConstraints: bc ? { ca: bc.ca, pathLength: bc.pathLength ?? null } : null,
     keyUsage: ku ? ku.usages : null,
     extKeyUsage: eku ? eku.usages.map(String) : null,
-    nameConstraints: nc ? dnsSubtrees(nc.extnValue.buffer) : null,
+    nameConstraints: nc ? decoded(() => dnsSubtrees(nc.extnValue.buffer)) : null,
     unknownCritical: raw.filter((e) => e.critical && !SUPPORTED.has(e.extnID)).map((e) => e.extnID),
     altNames: san ? altNames(san.extnValue.buffer, node) : [],
   };
+}
+
+/**
+ * A malformed extension reads as absent here rather than failing the whole verdict: OpenSSL
+ * refuses such a certificate, and its verdict (openssl-verdict.ts) reports that.
+ */
+function decoded<T>(read: () => T | null): T | null {
+  try {
+    return read();
+  } catch {
+    return null;
+  }
 }
 
 function dnsSubtrees(der: ArrayBuffer): { permitted: string[]; excluded: string[] } {
@@ -100,14 +112,13 @@ function altNames(der: ArrayBuffer, node: X509Certificate): Extensions['altNames
   });
 }
 
-/** The IA5String inside an SRVName otherName, or '' if it is not one. */
+/** The IA5String of an SRVName otherName (the schema hands out the inner TLV), or '' if it is not one. */
 function srvValue(value: ArrayBuffer): string {
-  try {
-    const bytes = new Uint8Array(value);
-    // [0] EXPLICIT IA5String: A0 len 16 len bytes (short lengths are all an SRV name needs)
-    if (bytes[0] === 0xa0 && bytes[2] === 0x16) return Buffer.from(bytes.subarray(4, 4 + (bytes[3] ?? 0))).toString('latin1');
-  } catch {
-    // fall through
-  }
-  return '';
+  const bytes = new Uint8Array(value);
+  // IA5String with a short or one-octet long length: a DNS name is at most 255 octets
+  if (bytes[0] !== 0x16) return '';
+  const long = bytes[1] === 0x81;
+  const len = long ? (bytes[2] ?? 0) : (bytes[1] ?? 0);
+  const start = long ? 3 : 2;
+  return Buffer.from(bytes.subarray(start, start + len)).toString('latin1');
 }
