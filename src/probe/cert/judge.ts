@@ -2,6 +2,7 @@
  * The certificate verdict: every problem of the served chain as its own reason, so one
  * result lists them all (name, trust, dates, key, signature, pin). Pure given a clock.
  */
+import type { X509Certificate } from 'node:crypto';
 import { reason } from '../reasons.js';
 import type { CertificateFacts, ChainEntry, NameMatch, Reason } from '../types.js';
 import { judgeChain } from './chain.js';
@@ -66,7 +67,7 @@ function nameReasons(leaf: ParsedCert, expect: readonly string[]): { names: Name
     } else if (outcome.kind === 'cn_only') {
       names.push({ name, matched: true, via: outcome.via });
       reasons.push(
-        reason('cert_name_cn_only', `"${name}" matches only the subject ${outcome.via}; the certificate has no DNS subjectAltName, which strict receivers require`),
+        reason('cert_name_cn_only', `"${name}" matches only the subject ${outcome.via}; the certificate has no DNS, SRV or URI subjectAltName, and strict receivers require a DNS one`),
       );
     } else {
       names.push({ name, matched: false, via: null });
@@ -126,6 +127,17 @@ export function normalizeThumbprint(text: string): string {
   return text.replace(/[^0-9a-fA-F]/g, '').toUpperCase();
 }
 
+/** The path with the trust anchor it ends at, when that is not already its last certificate. */
+function withAnchor(path: ParsedCert[], anchor: X509Certificate | null): ParsedCert[] {
+  const last = path[path.length - 1];
+  if (!anchor || !last || anchor.fingerprint256 === last.node.fingerprint256) return path;
+  try {
+    return [...path, parseCertificate(anchor.raw)];
+  } catch {
+    return path; // a store certificate our decoder cannot read: OpenSSL's verdict still covers it
+  }
+}
+
 /**
  * `openssl` is the handshake's own verdict on the path, computed against the same trust store
  * (`store` must be the one the connection was given): whatever it refuses is never OK.
@@ -140,11 +152,7 @@ export function judgeCertificate(
   const leaf = served[0]!;
   const { names, reasons } = nameReasons(leaf, policy.expect);
   const trust = judgeChain(served, store);
-  const last = trust.path[trust.path.length - 1];
-  const full =
-    trust.anchor && last && trust.anchor.fingerprint256 !== last.node.fingerprint256
-      ? [...trust.path, parseCertificate(trust.anchor.raw)]
-      : trust.path;
+  const full = withAnchor(trust.path, trust.anchor);
   if (trust.kind === 'self_signed') {
     reasons.push(reason('cert_self_signed', `the certificate "${windowsDn(leaf.subjectRdns)}" is self-signed, so no sender can trust it`));
   } else if (trust.kind === 'untrusted') {
