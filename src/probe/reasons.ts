@@ -46,6 +46,7 @@ export const REASONS = {
   cert_self_signed: { severity: 'critical', exchangeOnline: certFailed('UntrustedRoot') },
   cert_untrusted: { severity: 'critical', exchangeOnline: certFailed('UntrustedRoot') },
   cert_chain_incomplete: { severity: 'critical', exchangeOnline: certFailed('PartialChain') },
+  cert_chain_invalid: { severity: 'critical', exchangeOnline: { code: '450 4.7.320', msg: 'Certificate validation failed' } },
   cert_weak_signature: { severity: 'critical', exchangeOnline: certFailed('WeakSignature') },
   tls_version_too_low: { severity: 'critical', exchangeOnline: cannotConnect('TLS negotiation failed') },
   cert_thumbprint_mismatch: { severity: 'critical' },
