@@ -62,7 +62,7 @@ export const DEFAULTS = {
   onDemand: {
     enabled: true,
     ports: [25, 465, 587, 2525],
-    refuseAddresses: ['loopback', 'link-local', 'unspecified', 'multicast', 'broadcast'] as AddressClass[],
+    refuseAddresses: ['loopback', 'link-local', 'unspecified', 'multicast', 'broadcast', 'reserved'] as AddressClass[],
     rateLimit: { max: 30, windowSeconds: 60 },
     maxConcurrent: 4,
     maxTimeoutSeconds: 60,

@@ -5,7 +5,7 @@
 import t from 'tap';
 import { DEFAULTS, type OnDemandPolicy } from '../../src/config/load.js';
 import { buildApp } from '../../src/http/app.js';
-import { addressClass, hostAllowed } from '../../src/http/on-demand.js';
+import { addressClass, hostAllowed, probeChecked } from '../../src/http/on-demand.js';
 import { createLogger } from '../../src/log.js';
 import { ServiceMetrics } from '../../src/metrics/service-metrics.js';
 import { makeTarget, probeTarget, type Resolver } from '../../src/probe/index.js';
@@ -78,7 +78,7 @@ async function harness(overrides: Partial<OnDemandPolicy> = {}): Promise<Harness
     logger,
     store,
     scheduler,
-    probe,
+    probe: probeChecked,
     resolver,
     policy: () => policy,
     health: () => ({ config: { source: 'test', loadedAt: 'now', targets: 0, lastReload: null } }),
@@ -324,8 +324,11 @@ t.test('address classes and host allowlist (pure)', async (t) => {
     ['192.168.1.1', 'private'],
     ['100.64.0.1', 'private'],
     ['fd00::1', 'private'],
-    ['192.0.2.10', null],
-    ['2001:db8::1', null],
+    // Documentation ranges are 'reserved' since the ranges come from ipaddr.js (issue 8).
+    ['192.0.2.10', 'reserved'],
+    ['2001:db8::1', 'reserved'],
+    ['192.0.3.10', null],
+    ['2a00:1450:4001::1', null],
   ];
   for (const [ip, cls] of table) t.equal(addressClass(ip), cls, ip);
   t.equal(hostAllowed('mail.contoso.com', []), true, 'empty list allows all');
