@@ -26,7 +26,7 @@ export const ProbeQuery = Type.Object(
         description: 'name the certificate must cover; repeatable (default: host)',
       }),
     ),
-    sni: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'TLS server name (default: host)' })),
+    sni: Type.Optional(Type.String({ minLength: 1, maxLength: 254, description: 'TLS server name, a DNS name (default: host)' })),
     implicitTls: Type.Optional(Type.Boolean({ description: 'TLS from the first byte (default: true for port 465)' })),
     timeout: Type.Optional(
       Type.Number({
