@@ -5,10 +5,9 @@
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { domainToASCII } from 'node:url';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { parseServerName } from './host.js';
+import { parseHost, parseServerName } from './host.js';
 import { probeAddress } from './probe-address.js';
 import { reason, statusOf, worst } from './reasons.js';
 import type { ProbeTarget, Reason, TargetResult } from './types.js';
@@ -52,8 +51,11 @@ function serverName(name: string): string {
 /** A full target from the few fields a user gives; expected names and SNI default to the host. */
 export function makeTarget(t: Partial<ProbeTarget> & { host: string }): ProbeTarget {
   const given = t.host.trim().replace(/^\[(.*)\]$/, '$1');
-  // DNS and SNI take the A-label form of an internationalised name.
-  const host = isIP(given) ? given : domainToASCII(given) || given;
+  // DNS and SNI take the A-label form of an internationalised name. A text that is neither an
+  // address nor a name stays as it is (and fails to resolve): a lenient URL-host parse would
+  // turn `127.0.0.10#` or `2130706442` into an address nobody checked.
+  const parsed = parseHost(given);
+  const host = !parsed.ok ? given : parsed.value.kind === 'ip' ? parsed.value.address : parsed.value.name + (given.endsWith('.') ? '.' : '');
   const port = t.port ?? TARGET_DEFAULTS.port;
   return {
     host,
