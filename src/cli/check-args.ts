@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { splitPem } from '../probe/cert/trust-store.js';
 import { normalizeThumbprint } from '../probe/cert/judge.js';
+import { parseServerName } from '../probe/host.js';
 import { makeTarget, TARGET_DEFAULTS } from '../probe/probe-target.js';
 import type { ProbeTarget } from '../probe/types.js';
 
@@ -130,6 +131,10 @@ export function parseCheckArgs(argv: string[]): CheckOptions | null {
   const host = positionals[0]!.trim();
   if (!host || /[\s/@]/.test(host)) throw new UsageError(`HOST: "${host}" is not a host name or IP address`);
   if (v.sni !== undefined && v['no-sni']) throw new UsageError('--sni and --no-sni exclude each other');
+  if (v.sni !== undefined) {
+    const sni = parseServerName(v.sni);
+    if (!sni.ok) throw new UsageError(`--sni: "${v.sni}" is not a server name: it ${sni.problem}`);
+  }
   if (v['implicit-tls'] && v.starttls) throw new UsageError('--implicit-tls and --starttls exclude each other');
   let timeoutMs: number = TARGET_DEFAULTS.timeoutMs;
   if (v.timeout !== undefined) {

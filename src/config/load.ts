@@ -11,6 +11,7 @@ import cron from 'node-cron';
 import YAML from 'yaml';
 import { normalizeThumbprint } from '../probe/cert/judge.js';
 import { splitPem } from '../probe/cert/trust-store.js';
+import { parseServerName } from '../probe/host.js';
 import { makeTarget, TARGET_DEFAULTS } from '../probe/probe-target.js';
 import type { ProbeTarget } from '../probe/types.js';
 import { ConfigSchema, type AddressClass, type RawConfig, type RawTarget } from './schema.js';
@@ -66,7 +67,7 @@ export const DEFAULTS = {
   onDemand: {
     enabled: true,
     ports: [25, 465, 587, 2525],
-    refuseAddresses: ['loopback', 'link-local', 'unspecified', 'multicast', 'broadcast'] as AddressClass[],
+    refuseAddresses: ['loopback', 'link-local', 'unspecified', 'multicast', 'broadcast', 'reserved'] as AddressClass[],
     rateLimit: { max: 30, windowSeconds: 60 },
     maxConcurrent: 4,
     maxTimeoutSeconds: 60,
@@ -220,6 +221,10 @@ function build(raw: RawConfig, source: string, options: ParseOptions): Config {
       if (!isIP(a)) problems.push(`${at}.addresses[${j}]: "${a}" is not an IP address`);
     });
     if (t.source !== undefined && !isIP(t.source)) problems.push(`${at}.source: "${t.source}" is not an IP address`);
+    if (typeof t.sni === 'string') {
+      const sni = parseServerName(t.sni);
+      if (!sni.ok) problems.push(`${at}.sni: ${JSON.stringify(t.sni)} is not a server name: it ${sni.problem}`);
+    }
     if (t.thumbprint !== undefined && normalizeThumbprint(t.thumbprint).length !== 40) {
       problems.push(`${at}.thumbprint: must be 40 hexadecimal characters (SHA-1)`);
     }

@@ -48,7 +48,13 @@ export const TargetSchema = Type.Object(
   { additionalProperties: false },
 );
 
-export const ADDRESS_CLASSES = ['loopback', 'link-local', 'unspecified', 'multicast', 'broadcast', 'private'] as const;
+/**
+ * Refusal classes of the on-demand probe (src/http/on-demand.ts maps the IANA special-purpose
+ * ranges onto them). `private`: RFC 1918, RFC 6598 shared 100.64/10, fc00::/7, fec0::/10.
+ * `reserved`: documentation, benchmarking, 240/4, IETF protocol assignments, Teredo, ORCHID,
+ * discard-only and IPv6 space outside 2000::/3.
+ */
+export const ADDRESS_CLASSES = ['loopback', 'link-local', 'unspecified', 'multicast', 'broadcast', 'private', 'reserved'] as const;
 export type AddressClass = (typeof ADDRESS_CLASSES)[number];
 
 export const OnDemandSchema = Type.Object(

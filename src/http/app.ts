@@ -7,7 +7,7 @@ import swagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { OnDemandPolicy } from '../config/load.js';
 import type { Resolver } from '../probe/index.js';
-import type { ProbeFn } from '../scheduler/scheduler.js';
+import type { OnDemandProbe } from './on-demand.js';
 import type { ResultsStore } from '../store/results-store.js';
 import { rateLimitKey } from './auth.js';
 import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './errors.js';
@@ -22,7 +22,8 @@ export interface AppDeps {
   logger: FastifyBaseLogger;
   store: ResultsStore;
   scheduler: TargetsView;
-  probe: ProbeFn;
+  /** The on-demand probe: takes only a target checked by the policy. */
+  probe: OnDemandProbe;
   resolver: Resolver;
   policy: () => OnDemandPolicy;
   health: () => HealthReport;

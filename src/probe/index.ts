@@ -1,6 +1,17 @@
 /** The probe engine's public surface: no HTTP, scheduling, metrics or storage in here. */
-export { probeTarget, makeTarget, systemResolver, TARGET_DEFAULTS, type Resolver, type ProbeOptions } from './probe-target.js';
+export {
+  probeTarget,
+  probeResolved,
+  resolveName,
+  makeTarget,
+  systemResolver,
+  TARGET_DEFAULTS,
+  type Resolver,
+  type Resolution,
+  type ProbeOptions,
+} from './probe-target.js';
 export { probeAddress } from './probe-address.js';
 export { REASONS, REASON_CODES, worst, statusOf, type ReasonCode, type Severity } from './reasons.js';
 export { normalizeThumbprint } from './cert/judge.js';
 export type * from './types.js';
+export { parseHost, parseHostPort, parseDnsName, parseServerName, parseIpLiteral, hostText, type ParsedHost, type Parsed } from './host.js';

@@ -5,9 +5,9 @@
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { domainToASCII } from 'node:url';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { parseHost, parseServerName } from './host.js';
 import { probeAddress } from './probe-address.js';
 import { reason, statusOf, worst } from './reasons.js';
 import type { ProbeTarget, Reason, TargetResult } from './types.js';
@@ -38,17 +38,30 @@ export const TARGET_DEFAULTS = {
   timeoutMs: 30_000,
 } as const;
 
+/**
+ * The server name as it goes into the ClientHello: A-label, no trailing dot, whether it was
+ * given or taken from the host. A text that is not a DNS name is kept as given; the probe
+ * then refuses it (inputProblem) rather than write it on the wire.
+ */
+function serverName(name: string): string {
+  const parsed = parseServerName(name.trim());
+  return parsed.ok ? parsed.value : name;
+}
+
 /** A full target from the few fields a user gives; expected names and SNI default to the host. */
 export function makeTarget(t: Partial<ProbeTarget> & { host: string }): ProbeTarget {
   const given = t.host.trim().replace(/^\[(.*)\]$/, '$1');
-  // DNS and SNI take the A-label form of an internationalised name.
-  const host = isIP(given) ? given : domainToASCII(given) || given;
+  // DNS and SNI take the A-label form of an internationalised name. A text that is neither an
+  // address nor a name stays as it is (and fails to resolve): a lenient URL-host parse would
+  // turn `127.0.0.10#` or `2130706442` into an address nobody checked.
+  const parsed = parseHost(given);
+  const host = !parsed.ok ? given : parsed.value.kind === 'ip' ? parsed.value.address : parsed.value.name + (given.endsWith('.') ? '.' : '');
   const port = t.port ?? TARGET_DEFAULTS.port;
   return {
     host,
     port,
     expect: t.expect?.length ? t.expect : [given],
-    sni: t.sni !== undefined ? t.sni : isIP(host) ? null : host.replace(/\.$/, ''),
+    sni: t.sni === null ? null : t.sni !== undefined ? serverName(t.sni) : isIP(host) ? null : host.replace(/\.$/, ''),
     ...(t.addresses?.length ? { addresses: t.addresses } : {}),
     ...(t.family ? { family: t.family } : {}),
     ...(t.source ? { source: t.source } : {}),
@@ -70,21 +83,33 @@ function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
-async function addressesOf(target: ProbeTarget, resolver: Resolver, signal: AbortSignal): Promise<string[] | Reason> {
-  if (target.addresses?.length) return target.addresses;
-  if (isIP(target.host)) return [target.host];
+/**
+ * Where a probe connects, decided before the first connection: the addresses, or why there
+ * are none (a DNS failure becomes the result's reason).
+ */
+export type Resolution = { addresses: readonly string[] } | { failure: Reason };
+
+/** Every address of a name (deduplicated, filtered by family, at most MAX_ADDRESSES). */
+export async function resolveName(name: string, family: 4 | 6 | undefined, resolver: Resolver, signal: AbortSignal): Promise<Resolution> {
   try {
-    const all = [...new Set(await abortable(resolver(target.host, signal), signal))];
-    const found = target.family ? all.filter((a) => isIP(a) === target.family) : all;
+    const all = [...new Set(await abortable(resolver(name, signal), signal))];
+    const found = family ? all.filter((a) => isIP(a) === family) : all;
     if (found.length === 0) {
-      const kind = target.family === 4 ? 'A' : target.family === 6 ? 'AAAA' : 'A or AAAA';
-      return reason('dns_error', `${target.host} has no ${kind} record${all.length ? ` (only ${all.join(', ')})` : ''}`);
+      const kind = family === 4 ? 'A' : family === 6 ? 'AAAA' : 'A or AAAA';
+      return { failure: reason('dns_error', `${name} has no ${kind} record${all.length ? ` (only ${all.join(', ')})` : ''}`) };
     }
-    return found.slice(0, MAX_ADDRESSES);
+    return { addresses: found.slice(0, MAX_ADDRESSES) };
   } catch (e) {
     const code = (e as { code?: string }).code;
-    return reason('dns_error', `cannot resolve ${target.host}: ${code ?? (e as Error).message}`);
+    return { failure: reason('dns_error', `cannot resolve ${name}: ${code ?? (e as Error).message}`) };
   }
+}
+
+/** A configured target: its pinned addresses, its IP literal, or its name's addresses. */
+async function addressesOf(target: ProbeTarget, resolver: Resolver, signal: AbortSignal): Promise<Resolution> {
+  if (target.addresses?.length) return { addresses: target.addresses };
+  if (isIP(target.host)) return { addresses: [target.host] };
+  return resolveName(target.host, target.family, resolver, signal);
 }
 
 function inputProblem(target: ProbeTarget): Reason | null {
@@ -99,10 +124,27 @@ function inputProblem(target: ProbeTarget): Reason | null {
   if (!/^[A-Za-z0-9.:_\[\]-]{1,255}$/.test(target.ehloName)) {
     return reason('probe_error', `EHLO name ${JSON.stringify(target.ehloName)} is not a host name or address literal`);
   }
+  // It goes into the ClientHello as given.
+  if (target.sni !== null && parseServerName(target.sni).ok !== true) {
+    return reason('probe_error', `SNI ${JSON.stringify(target.sni)} is not a DNS name`);
+  }
   return null;
 }
 
-export async function probeTarget(target: ProbeTarget, options: ProbeOptions): Promise<TargetResult> {
+/** Probe a configured target: resolution (pinned, literal or DNS) is part of the probe. */
+export function probeTarget(target: ProbeTarget, options: ProbeOptions): Promise<TargetResult> {
+  return run(target, options, (signal) => addressesOf(target, options.resolver ?? systemResolver, signal));
+}
+
+/**
+ * Probe exactly the addresses of a resolution made by the caller: nothing is resolved and no
+ * address is derived from target.host, which is only the name to report and verify.
+ */
+export function probeResolved(target: ProbeTarget, resolution: Resolution, options: Omit<ProbeOptions, 'resolver'>): Promise<TargetResult> {
+  return run(target, options, async () => resolution);
+}
+
+async function run(target: ProbeTarget, options: ProbeOptions, plan: (signal: AbortSignal) => Promise<Resolution>): Promise<TargetResult> {
   const started = new Date();
   const t0 = performance.now();
   // A ref'd timer (AbortSignal.timeout's is not): the deadline must fire even when nothing
@@ -134,11 +176,14 @@ export async function probeTarget(target: ProbeTarget, options: ProbeOptions): P
   };
   try {
     const problem = inputProblem(target);
-    const addresses = problem ?? (await addressesOf(target, options.resolver ?? systemResolver, signal));
-    if (Array.isArray(addresses)) {
-      result.addresses = await Promise.all(addresses.map((a) => probeAddress(target, a, signal, options.now)));
+    const resolution = problem ? { failure: problem } : await plan(signal);
+    const bad = 'addresses' in resolution ? resolution.addresses.find((a) => !isIP(a)) : undefined;
+    if ('failure' in resolution) {
+      result.reasons.push(resolution.failure);
+    } else if (bad !== undefined || resolution.addresses.length === 0) {
+      result.reasons.push(reason('probe_error', bad !== undefined ? `"${bad}" is not an IP address` : 'no address to probe'));
     } else {
-      result.reasons.push(addresses);
+      result.addresses = await Promise.all(resolution.addresses.map((a) => probeAddress(target, a, signal, options.now)));
     }
   } finally {
     // Not cleared: a connection still closing after QUIT is destroyed when the deadline

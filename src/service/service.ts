@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from '../config/load.js';
 import { buildApp } from '../http/app.js';
+import { probeChecked } from '../http/on-demand.js';
 import type { HealthReport } from '../http/routes/health.js';
 import { OnDemandDrain } from '../http/shutdown.js';
 import { createLogger } from '../log.js';
@@ -77,7 +78,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     logger,
     store,
     scheduler,
-    probe,
+    probe: probeChecked,
     resolver,
     policy: () => config.onDemand,
     health: () => ({ config: { source: config.source, loadedAt, targets: config.targets.length, lastReload } }),

@@ -103,6 +103,8 @@ t.test('unknown: exit 3 with one line naming the problem', async (t) => {
     [['a.test', '--thumbprint', 'ABC'], /--thumbprint: must be 40 hexadecimal/],
     [['a.test', '--min-tls', '2.0'], /--min-tls: must be 1\.0, 1\.1, 1\.2 or 1\.3/],
     [['a.test', '--sni', 'x.test', '--no-sni'], /--sni and --no-sni exclude each other/],
+    [['a.test', '--sni', 'a b.test'], /--sni: "a b\.test" is not a server name: it contains " "/],
+    [['a.test', '--sni', '192.0.2.1'], /--sni: "192\.0\.2\.1" is not a server name: it is an IP address/],
     [['a.test', '--implicit-tls', '--starttls'], /--implicit-tls and --starttls exclude each other/],
     [['a.test', '--ca', '/nonexistent/ca.pem'], /--ca: cannot read \/nonexistent\/ca\.pem: ENOENT/],
     [['a.test', '--bogus'], /unknown option --bogus/],

@@ -11,6 +11,7 @@ import type { OnDemandPolicy } from '../../src/config/load.js';
 import { buildApp } from '../../src/http/app.js';
 import { registerErrorHandling } from '../../src/http/errors.js';
 import { hostOfHeader } from '../../src/http/host-header.js';
+import { probeChecked, type OnDemandProbe } from '../../src/http/on-demand.js';
 import { redactUrl } from '../../src/http/request-log.js';
 import { OnDemandDrain } from '../../src/http/shutdown.js';
 import { createLogger } from '../../src/log.js';
@@ -35,7 +36,7 @@ const resolver: Resolver = async (host) => {
 interface Options {
   policy?: Partial<OnDemandPolicy>;
   allowedHosts?: string[];
-  probe?: ProbeFn;
+  probe?: OnDemandProbe;
   drain?: OnDemandDrain;
 }
 
@@ -62,13 +63,13 @@ async function harness(o: Options = {}) {
     },
   });
   const store = new MemoryResultsStore();
-  const probe: ProbeFn = o.probe ?? ((target, p) => probeTarget(target, { resolver, ...p }));
-  const scheduler = new Scheduler({ probe, store, logger, concurrency: 1, jitterMs: 0 });
+  const scheduled: ProbeFn = (target, p) => probeTarget(target, { resolver, ...p });
+  const scheduler = new Scheduler({ probe: scheduled, store, logger, concurrency: 1, jitterMs: 0 });
   const app = await buildApp({
     logger,
     store,
     scheduler,
-    probe,
+    probe: o.probe ?? probeChecked,
     resolver,
     policy: () => policy,
     health: () => ({ config: { source: 'test', loadedAt: 'now', targets: 0, lastReload: null } }),

@@ -221,6 +221,13 @@ t.test('SNI: host by default, configurable, none with --no-sni or an IP target',
     return { sni: srv.sniSeen[0], r };
   };
   t.equal((await seen({ sni: 'other.example.com' })).sni, 'other.example.com');
+  // An explicit SNI goes out like the default one: A-label, lower case, no trailing dot.
+  const idn = await seen({ sni: 'Bücher.Example.' });
+  t.equal(idn.sni, 'xn--bcher-kva.example', 'the ClientHello carries the A-label');
+  t.equal(idn.r.target.sni, 'xn--bcher-kva.example', 'and the result says so');
+  const smuggled = await seen({ sni: 'a\r\nb.example' });
+  t.equal(smuggled.sni, undefined, 'an SNI that is not a DNS name is never sent');
+  t.same(smuggled.r.reasons.map((x) => x.code), ['probe_error']);
   t.equal((await seen({ sni: null })).sni, '');
   const ip = await seen({ host: '127.0.0.1', addresses: undefined, expect: ['mail.example.com'] });
   t.equal(ip.sni, '', 'no SNI for an IP target');

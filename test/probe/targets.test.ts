@@ -169,6 +169,23 @@ t.test('makeTarget defaults', async (t) => {
   t.equal(idn.host, 'xn--bcher-kva.example', 'DNS gets the A-label');
   t.equal(idn.sni, 'xn--bcher-kva.example', 'so does SNI');
   t.same(idn.expect, ['bücher.example'], 'the expected name as given (matched in A-label form)');
+  t.equal(makeTarget({ host: 'Hybrid.Domain.com.' }).host, 'hybrid.domain.com.', 'a trailing dot is kept for DNS');
+  t.equal(makeTarget({ host: '0:0::1' }).host, '::1');
+  // Not re-derived into an address by a lenient URL-host parse (issue 8).
+  for (const text of ['127.0.0.10#', '127.0.0.10.', '2130706442', '0x7f00000a', '0177.0.0.10', '127.0.0.10\\']) {
+    t.equal(makeTarget({ host: text }).host, text, `${text} stays as given`);
+  }
+  const lookups: string[] = [];
+  const r = await probeTarget(makeTarget({ host: '127.0.0.10#', port: 2525, sni: null }), {
+    timeoutMs: 1000,
+    resolver: async (name) => {
+      lookups.push(name);
+      throw Object.assign(new Error('nx'), { code: 'ENOTFOUND' });
+    },
+  });
+  t.same(lookups, ['127.0.0.10#'], 'resolved as the name it is');
+  t.same(r.reasons.map((x) => x.code), ['dns_error']);
+  t.same(r.addresses, [], 'no connection');
 });
 
 t.test('the caller\'s signal cancels a probe; finished probes leave no listener on it', async (t) => {

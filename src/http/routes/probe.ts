@@ -1,19 +1,20 @@
 /**
  * GET /probe: probe a host now and answer its JSON result. The caller decides where this
- * service connects, so the policy is applied before any connection: allowed ports, the host
- * allowlist, and refused address classes checked on every resolved address. The probe then
- * runs against exactly those addresses (pinned), so a second DNS answer cannot differ.
+ * service connects: every parameter is parsed strictly once (400 naming it), then the port
+ * and host allowlist apply, and the host can reach the probe only as a CheckedTarget, made
+ * by the policy from the resolved and classified addresses (on-demand.ts).
  */
-import { isIP } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { OnDemandPolicy } from '../../config/load.js';
-import { makeTarget, type Resolver, type TargetResult } from '../../probe/index.js';
-import type { ProbeFn } from '../../scheduler/scheduler.js';
+import { canonicalIp, canonicalName } from '../../probe/cert/identity.js';
+import { hostText, makeTarget, parseHostPort, parseServerName, type Resolver, type TargetResult } from '../../probe/index.js';
 import { bearerMatches } from '../auth.js';
+import { SCRAPE_TIMEOUT_HEADER, scrapeDeadlineMs, secondsToMs } from '../deadline.js';
 import { ApiError } from '../errors.js';
 import { checkHostHeader } from '../host-header.js';
-import { addressClass, hostAllowed } from '../on-demand.js';
+import { checkTarget, hostAllowed, type OnDemandProbe } from '../on-demand.js';
 import { ShuttingDown, type OnDemandDrain } from '../shutdown.js';
 
 export const ProbeQuery = Type.Object(
@@ -27,7 +28,7 @@ export const ProbeQuery = Type.Object(
         description: 'name the certificate must cover; repeatable (default: host)',
       }),
     ),
-    sni: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'TLS server name (default: host)' })),
+    sni: Type.Optional(Type.String({ minLength: 1, maxLength: 254, description: 'TLS server name, a DNS name (default: host)' })),
     implicitTls: Type.Optional(Type.Boolean({ description: 'TLS from the first byte (default: true for port 465)' })),
     timeout: Type.Optional(
       Type.Number({
@@ -62,32 +63,33 @@ export interface ProbeMetricsView {
 export interface ProbeRouteDeps {
   policy: () => OnDemandPolicy;
   metrics: ProbeMetricsView;
-  probe: ProbeFn;
+  /** Takes only a target checked by the policy (on-demand.ts probeChecked). */
+  probe: OnDemandProbe;
   resolver: Resolver;
   drain: OnDemandDrain;
   /** http.allowedHosts: Host header names answered without a token. */
   allowedHosts: () => readonly string[];
 }
 
-/**
- * `mail.example.com:25` or `[2001:db8::1]:25`, as blackbox_exporter targets are written;
- * a bare IPv6 address has no port.
- */
-export function splitHostPort(text: string): { host: string; port?: number } {
-  const bracketed = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(text);
-  if (bracketed) return { host: bracketed[1]!, ...(bracketed[2] ? { port: Number(bracketed[2]) } : {}) };
-  const m = /^([^:]+):(\d{1,5})$/.exec(text);
-  if (m && Number(m[2]) >= 1 && Number(m[2]) <= 65535) return { host: m[1]!, port: Number(m[2]) };
-  return { host: text };
+/** A parameter that failed its grammar: 400 naming it. */
+function badParameter(parameter: string, message: string): ApiError {
+  return new ApiError(400, 'bad_parameter', `${parameter}: ${message}`, { parameter });
 }
 
-/**
- * Prometheus sends its scrape timeout; like blackbox_exporter, finish half a second before it
- * so that the scrape gets an answer rather than a timeout.
- */
-function scrapeDeadline(request: FastifyRequest): number | undefined {
-  const header = Number(request.headers['x-prometheus-scrape-timeout-seconds']);
-  return Number.isFinite(header) && header > 0 ? Math.max(500, (header - 0.5) * 1000) : undefined;
+/** The deadline in whole milliseconds: the timeout parameter, else the scrape header, else the default. */
+function deadlineOf(request: FastifyRequest, q: ProbeQuery, policy: OnDemandPolicy): number {
+  let ms = policy.defaultTimeoutMs;
+  const header = request.headers[SCRAPE_TIMEOUT_HEADER];
+  if (q.timeout !== undefined) {
+    const given = secondsToMs(q.timeout, 600);
+    if (!given.ok) throw badParameter('timeout', given.problem);
+    ms = given.ms;
+  } else if (header !== undefined) {
+    const given = scrapeDeadlineMs(Array.isArray(header) ? header.join(',') : header);
+    if (!given.ok) throw badParameter(SCRAPE_TIMEOUT_HEADER, `${given.problem} (got ${JSON.stringify(String(header).slice(0, 40))})`);
+    ms = given.ms;
+  }
+  return Math.min(ms, policy.maxTimeoutMs);
 }
 
 /** Prometheus scrapes with an Accept header that prefers OpenMetrics or the 0.0.4 text format. */
@@ -106,31 +108,6 @@ function shuttingDown(): ApiError {
   return new ApiError(503, 'shutting_down', 'the service is shutting down; retry against another instance or after the restart');
 }
 
-async function resolveChecked(host: string, policy: OnDemandPolicy, resolver: Resolver, signal: AbortSignal): Promise<string[] | Error> {
-  let addresses: string[];
-  if (isIP(host)) {
-    addresses = [host];
-  } else {
-    try {
-      addresses = [...new Set(await resolver(host, signal))];
-    } catch (e) {
-      return e as Error; // the probe reports it as dns_error
-    }
-  }
-  const refused = addresses
-    .map((address) => ({ address, class: addressClass(address) }))
-    .filter((a) => a.class !== null && policy.refuseAddresses.includes(a.class));
-  if (refused.length) {
-    throw new ApiError(
-      403,
-      'address_not_allowed',
-      `${host} resolves to ${refused.map((r) => `${r.address} (${r.class})`).join(', ')}, which this service does not probe on demand`,
-      { refused },
-    );
-  }
-  return addresses;
-}
-
 export function probeRoute(app: FastifyInstance, deps: ProbeRouteDeps): void {
   let inFlight = 0;
   app.get(
@@ -144,6 +121,8 @@ export function probeRoute(app: FastifyInstance, deps: ProbeRouteDeps): void {
         response: { 200: { type: 'object', additionalProperties: true, description: 'the probe result (see README, "JSON result")' } },
       },
       config: { rateLimit: {} },
+      // Fastify would add a HEAD route running this handler: a HEAD must not open connections.
+      exposeHeadRoute: false,
     },
     async (request, reply) => {
       try {
@@ -169,6 +148,13 @@ export function probeRoute(app: FastifyInstance, deps: ProbeRouteDeps): void {
     },
   );
 
+  app.head('/probe', { schema: { hide: true } }, async (_request, reply) =>
+    reply
+      .code(405)
+      .header('allow', 'GET')
+      .send({ code: 'method_not_allowed', message: 'HEAD /probe does not probe; use GET' }),
+  );
+
   async function handle(request: FastifyRequest, reply: FastifyReply): Promise<TargetResult> {
     if (deps.drain.stopping) throw shuttingDown();
     const policy = deps.policy();
@@ -176,29 +162,41 @@ export function probeRoute(app: FastifyInstance, deps: ProbeRouteDeps): void {
     checkToken(request, policy.token);
     checkHostHeader(request.headers.host, policy.token, deps.allowedHosts());
     const q = request.query as ProbeQuery;
-    if (q.host && q.target && q.host !== q.target) {
-      throw new ApiError(400, 'bad_parameter', 'host: give host or target, not both', { parameter: 'host' });
+    if (q.host !== undefined && q.target !== undefined && q.host !== q.target) {
+      throw badParameter('host', 'give host or target, not both');
     }
-    const given = (q.host ?? q.target ?? '').trim();
+    const given = q.host ?? q.target;
     const parameter = q.host !== undefined ? 'host' : 'target';
-    if (!given) throw new ApiError(400, 'bad_parameter', 'host: is required (or its alias target)', { parameter: 'host' });
-    const { host, port: embedded } = splitHostPort(given);
-    if (!host || /[\s/@]/.test(host) || (host.includes(':') && !isIP(host))) {
-      throw new ApiError(400, 'bad_parameter', `${parameter}: "${given}" is not a host name or IP address`, { parameter });
-    }
+    if (given === undefined) throw badParameter('host', 'is required (or its alias target)');
+    // Parsed once, strictly; from here on only the parsed value is used.
+    const parsed = parseHostPort(given);
+    if (!parsed.ok) throw badParameter(parameter, `${JSON.stringify(given)} is not a host name or IP address: it ${parsed.problem}`);
+    const { host, port: embedded } = parsed.value;
     if (embedded !== undefined && q.port !== undefined && embedded !== q.port) {
-      throw new ApiError(400, 'bad_parameter', `port: ${q.port} contradicts the port in ${parameter} "${given}"`, { parameter: 'port' });
+      throw badParameter('port', `${q.port} contradicts the port in ${parameter} ${JSON.stringify(given)}`);
     }
+    let sni: string | undefined;
+    if (q.sni !== undefined) {
+      const name = parseServerName(q.sni);
+      if (!name.ok) throw badParameter('sni', `${JSON.stringify(q.sni)} is not a server name: it ${name.problem}`);
+      sni = name.value;
+    }
+    for (const name of q.expect ?? []) {
+      // Echoed in results and logs; anything goes that could name a certificate, not controls.
+      if (/[\p{Cc}\p{Cf}\p{Z}\s]/u.test(name) || (canonicalName(name) ?? canonicalIp(name)) === null) {
+        throw badParameter('expect', `${JSON.stringify(name)} is not a host name or IP address`);
+      }
+    }
+    const timeoutMs = deadlineOf(request, q, policy);
     const port = q.port ?? embedded ?? 25;
     if (!policy.ports.includes(port)) {
       throw new ApiError(403, 'port_not_allowed', `port ${port} is not allowed; allowed: ${policy.ports.join(', ')}`, {
         allowed: policy.ports,
       });
     }
-    if (!hostAllowed(host, policy.allowHosts)) {
-      throw new ApiError(403, 'host_not_allowed', `${host} is not on the on-demand allowlist`);
+    if (!hostAllowed(hostText(host), policy.allowHosts)) {
+      throw new ApiError(403, 'host_not_allowed', `${hostText(host)} is not on the on-demand allowlist`);
     }
-    const timeoutMs = Math.min(q.timeout !== undefined ? q.timeout * 1000 : scrapeDeadline(request) ?? policy.defaultTimeoutMs, policy.maxTimeoutMs);
     if (inFlight >= policy.maxConcurrent) {
       void reply.header('retry-after', '1');
       throw new ApiError(503, 'too_many_probes', `${inFlight} on-demand probes are running (limit ${policy.maxConcurrent}); retry shortly`);
@@ -212,24 +210,20 @@ export function probeRoute(app: FastifyInstance, deps: ProbeRouteDeps): void {
     reply.raw.once('close', onClose);
     const release = deps.drain.hold(cancel);
     try {
-      const resolved = await resolveChecked(host, policy, deps.resolver, AbortSignal.any([cancel.signal, AbortSignal.timeout(timeoutMs)]));
-      const target = makeTarget({
-        ...policy.probeDefaults,
-        host,
-        port,
-        expect: q.expect,
-        sni: q.sni,
-        implicitTls: q.implicitTls,
-        ...(Array.isArray(resolved) ? { addresses: resolved } : {}),
-      });
-      const failingResolver: Resolver = async () => {
-        throw resolved;
-      };
-      const result = await deps.probe(target, { timeoutMs, signal: cancel.signal, resolver: failingResolver });
+      // One deadline for resolution and probe together.
+      const started = performance.now();
+      const settings = makeTarget({ ...policy.probeDefaults, host: hostText(host), port, expect: q.expect, sni, implicitTls: q.implicitTls });
+      const outcome = await checkTarget(host, settings, policy, deps.resolver, AbortSignal.any([cancel.signal, AbortSignal.timeout(timeoutMs)]));
+      if (!outcome.ok) {
+        const list = outcome.refused.map((r) => `${r.address} (${r.class})`).join(', ');
+        throw new ApiError(403, 'address_not_allowed', `${hostText(host)} resolves to ${list}, which this service does not probe on demand`, {
+          refused: outcome.refused,
+        });
+      }
+      const left = Math.max(1, timeoutMs - Math.round(performance.now() - started));
+      const result = await deps.probe(outcome.checked, { timeoutMs: left, signal: cancel.signal });
       // Cut short by the shutdown: not a verdict about the server.
       if (cancel.signal.reason instanceof ShuttingDown) throw shuttingDown();
-      // Pinned for safety, but the caller asked about a name: do not echo the pinning back.
-      if (!isIP(host)) delete result.target.addresses;
       return result;
     } finally {
       release();
