@@ -4,6 +4,7 @@
  * shutdown, and the serve command as a process (signals, exit codes).
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -172,6 +173,13 @@ t.test('serve as a process: SIGHUP reloads, SIGTERM stops with exit 0', async (t
   await until('the SIGHUP reload', () => p.lines.some((l) => l.msg === 'configuration reloaded'));
   const targets = (await get(`http://127.0.0.1:${port}`, '/targets')).body;
   t.equal(targets.length, 2);
+  // A reload that meets an alias bomb keeps the running configuration and the process.
+  await writeFile(file, readFileSync(new URL('../fixtures/config/invalid-alias-bomb.yaml', import.meta.url), 'utf8'));
+  p.child.kill('SIGHUP');
+  await until('the failed reload', () => p.lines.some((l) => l.msg === 'configuration reload failed; the running configuration stays'));
+  const failed = p.lines.find((l) => l.msg === 'configuration reload failed; the running configuration stays')!;
+  t.match(failed.errors, [/^YAML: aliases expand the document to more than \d+ values/]);
+  t.equal((await get(`http://127.0.0.1:${port}`, '/targets')).body.length, 2, 'the running configuration stays');
   p.child.kill('SIGTERM');
   t.equal(await p.exited, 0, 'exit 0 on SIGTERM');
   t.ok(p.lines.some((l) => l.msg === 'stopped'));
@@ -183,6 +191,13 @@ t.test('serve with an invalid config exits non-zero with every problem listed', 
   const p = await serveProcess(['--config', file]);
   t.equal(await p.exited, 2);
   t.match(p.stderr(), /invalid configuration .*g\.yaml:\n  - targets\[0\]\.port: must be <= 65535\n  - targets\[1\]\.host: is required\n  - targets\[1\]\.hots: unknown key/);
+  // The "billion laughs": refused as fast as any other invalid file, not expanded.
+  const bomb = new URL('../fixtures/config/invalid-alias-bomb.yaml', import.meta.url).pathname;
+  const b = await serveProcess(['--config', bomb]);
+  const timer = setTimeout(() => b.child.kill('SIGKILL'), 10_000);
+  t.equal(await b.exited, 2, 'the alias bomb exits 2');
+  clearTimeout(timer);
+  t.match(b.stderr(), /invalid configuration .*invalid-alias-bomb\.yaml:\n  - YAML: aliases expand the document to more than \d+ values/);
   const q = await serveProcess(['--listen', 'nowhere']);
   t.equal(await q.exited, 3);
   t.match(q.stderr(), /--listen: must be HOST:PORT/);
