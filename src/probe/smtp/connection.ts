@@ -6,6 +6,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
+import { onAbort } from '../abort.js';
 import type { ReasonCode } from '../reasons.js';
 import { ReplyParser, type Reply } from './reply-parser.js';
 
@@ -58,6 +59,7 @@ export class SmtpConnection {
   private parser = new ReplyParser();
   private pending: Pending | null = null;
   private failure: ProbeFailure | null = null;
+  private stopWaiting: () => void = () => undefined;
   private readonly onAbort = () =>
     this.fail(new ProbeFailure(TIMEOUT_CODE[this.phase], `deadline reached during ${PHASE_TEXT[this.phase]}`));
   private readonly onData = (chunk: Buffer) => {
@@ -77,8 +79,7 @@ export class SmtpConnection {
 
   async connect(host: string, port: number, localAddress?: string): Promise<void> {
     this.phase = 'connect';
-    if (this.signal.aborted) this.onAbort();
-    else this.signal.addEventListener('abort', this.onAbort, { once: true });
+    this.stopWaiting = onAbort(this.signal, this.onAbort);
     this.guard();
     let socket: net.Socket;
     try {
@@ -155,17 +156,18 @@ export class SmtpConnection {
    */
   close(): void {
     const top = this.secure ?? this.plain;
+    let stopDestroy = (): void => undefined;
     const destroy = () => {
       this.secure?.destroy();
       this.plain?.destroy();
-      this.signal.removeEventListener('abort', this.onAbort);
-      this.signal.removeEventListener('abort', destroy);
+      this.stopWaiting();
+      stopDestroy();
     };
     const intact = !this.failure && top && !top.destroyed && this.phase !== 'connect' && this.phase !== 'tls';
     this.failure ??= new ProbeFailure('probe_error', 'closed');
     if (!intact || this.signal.aborted) return destroy();
     this.phase = 'quit';
-    this.signal.addEventListener('abort', destroy, { once: true });
+    stopDestroy = onAbort(this.signal, destroy);
     top.once('close', destroy);
     top.end('QUIT\r\n');
   }
@@ -193,7 +195,7 @@ export class SmtpConnection {
     this.failure = f;
     this.secure?.destroy();
     this.plain?.destroy();
-    this.signal.removeEventListener('abort', this.onAbort);
+    this.stopWaiting();
     const p = this.pending;
     this.pending = null;
     p?.reject(f);
