@@ -10,7 +10,7 @@ import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { onAbort } from './abort.js';
 import { probeAddress } from './probe-address.js';
-import { reason, statusOf, worst } from './reasons.js';
+import { localShortage, reason, statusOf, worst } from './reasons.js';
 import type { ProbeTarget, Reason, TargetResult } from './types.js';
 
 /** Every address of a name. Injected in tests; never touches the network there. */
@@ -83,6 +83,10 @@ async function addressesOf(target: ProbeTarget, resolver: Resolver, signal: Abor
     return found.slice(0, MAX_ADDRESSES);
   } catch (e) {
     const code = (e as { code?: string }).code;
+    const shortage = localShortage(code);
+    if (shortage) {
+      return reason('probe_error', `cannot resolve ${target.host}: ${shortage} (${code}), a problem of this machine, not of the name`, code);
+    }
     return reason('dns_error', `cannot resolve ${target.host}: ${code ?? (e as Error).message}`);
   }
 }

@@ -96,6 +96,12 @@ t.test('DNS problems are dns_error at the target level', async (t) => {
   t.same(hanging.reasons.map((x) => x.code), ['dns_error']);
   t.match(hanging.reasons[0]?.message, /deadline/);
   t.ok(hanging.durationMs < 1300, 'the deadline covers DNS');
+
+  // The resolver failing for want of descriptors (getaddrinfo's EAI_SYSTEM) says nothing of the name.
+  const emfile = Object.assign(new Error('getaddrinfo EMFILE missing.domain.test'), { code: 'EMFILE', syscall: 'getaddrinfo' });
+  const starved = await probeTarget(base, { timeoutMs: 1000, resolver: async () => Promise.reject(emfile) });
+  t.equal(starved.status, 'unknown');
+  t.match(starved.reasons, [{ code: 'probe_error', local: 'EMFILE', message: /not of the name/ }]);
 });
 
 t.test('family restricts the addresses probed', async (t) => {

@@ -216,3 +216,58 @@ t.test('the shipped config serves as it is', async (t) => {
   p.child.kill('SIGINT');
   t.equal(await p.exited, 0);
 });
+
+/**
+ * Run inside a child whose descriptor limit was lowered by the shell: start the service,
+ * let the first round pass, take every descriptor left, probe again, give them back.
+ */
+const EXHAUST = `
+const [dist, file] = process.argv.slice(2);
+const { openSync, closeSync } = await import('node:fs');
+const { startService } = await import(dist + '/service/service.js');
+const { createLogger } = await import(dist + '/log.js');
+const logger = createLogger('info', { write: (line) => process.stdout.write(line) });
+const service = await startService({ configPath: file, logger, watch: false, env: {} });
+await service.scheduler.ready();
+const held = [];
+try {
+  for (;;) held.push(openSync('/dev/null', 'r'));
+} catch (e) {
+  process.stdout.write(JSON.stringify({ msg: 'descriptors exhausted', code: e.code, held: held.length }) + '\\n');
+}
+await service.scheduler.run('hybrid', 'manual');
+for (const fd of held) closeSync(fd);
+process.stdout.write(JSON.stringify({ msg: 'record', record: service.store.get('hybrid') }) + '\\n');
+await service.close(0);
+`;
+
+t.test('out of file descriptors (EMFILE, a real limit): probe_error logged as a problem of this machine, not a timeout', async (t) => {
+  const file = join(dir, 'h.yaml');
+  await writeFile(file, configText([hybrid()]));
+  const dist = new URL('../../dist', import.meta.url).pathname;
+  const script = join(dir, 'exhaust.mjs');
+  await writeFile(script, EXHAUST);
+  // The shell lowers the limit for the child only: the test process keeps its own.
+  const child = spawn('/bin/sh', ['-c', 'ulimit -n 128 && exec "$0" "$@"', process.execPath, script, dist, file], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += String(d)));
+  const lines: Array<Record<string, any>> = [];
+  createInterface({ input: child.stdout }).on('line', (l) => lines.push(JSON.parse(l)));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  t.equal(code, 0, `the child ran to the end ${stderr}`);
+  t.match(lines.find((l) => l.msg === 'descriptors exhausted'), { code: 'EMFILE' }, 'the limit was really reached');
+  const probes = lines.filter((l) => l.target === 'hybrid' && /^probe/.test(l.msg));
+  t.same(probes.map((l) => l.cause), ['start', 'manual']);
+  t.match(probes[0], { status: 'ok', level: 30 }, 'with descriptors, the server was fine');
+  t.match(
+    probes[1],
+    { level: 50, msg: /a resource problem of this machine, not of the server/, status: 'unknown', reasons: ['probe_error'], local: 'EMFILE' },
+    'without, the probe could not run: an error of ours, not a verdict on the server',
+  );
+  const latest = lines.find((l) => l.msg === 'record')!.record.latest;
+  t.equal(latest.status, 'unknown');
+  t.match(latest.addresses[0].reasons, [{ code: 'probe_error', severity: 'unknown', local: 'EMFILE', message: /file descriptor/ }]);
+  t.equal(latest.addresses[0].exchangeOnline, null, 'no Exchange Online deferral is claimed');
+});

@@ -7,7 +7,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { onAbort } from '../abort.js';
-import type { ReasonCode } from '../reasons.js';
+import { localShortage, type ReasonCode } from '../reasons.js';
 import { ReplyParser, type Reply } from './reply-parser.js';
 
 export type Phase = 'connect' | 'greeting' | 'ehlo' | 'starttls' | 'tls' | 'secure' | 'quit';
@@ -16,6 +16,8 @@ export class ProbeFailure extends Error {
   constructor(
     readonly code: ReasonCode,
     message: string,
+    /** The error code when the cause is on this machine (see Reason.local). */
+    readonly local?: string,
   ) {
     super(message);
     this.name = 'ProbeFailure';
@@ -60,6 +62,7 @@ export class SmtpConnection {
   private pending: Pending | null = null;
   private failure: ProbeFailure | null = null;
   private stopWaiting: () => void = () => undefined;
+  private localAddress: string | undefined;
   private readonly onAbort = () =>
     this.fail(new ProbeFailure(TIMEOUT_CODE[this.phase], `deadline reached during ${PHASE_TEXT[this.phase]}`));
   private readonly onData = (chunk: Buffer) => {
@@ -78,6 +81,7 @@ export class SmtpConnection {
   }
 
   async connect(host: string, port: number, localAddress?: string): Promise<void> {
+    this.localAddress = localAddress;
     this.phase = 'connect';
     this.stopWaiting = onAbort(this.signal, this.onAbort);
     this.guard();
@@ -85,7 +89,8 @@ export class SmtpConnection {
     try {
       socket = net.connect({ host, port, ...(localAddress ? { localAddress } : {}) });
     } catch (e) {
-      throw new ProbeFailure('probe_error', `cannot open a connection: ${(e as Error).message}`);
+      const local = this.localFailure(e as Error & { code?: string });
+      throw local ?? new ProbeFailure('probe_error', `cannot open a connection: ${(e as Error).message}`);
     }
     this.plain = socket;
     socket.on('error', (e) => this.fail(this.classify(e)));
@@ -208,12 +213,27 @@ export class SmtpConnection {
     return new ProbeFailure('connection_closed', `the server closed the connection while ${PHASE_TEXT[this.phase]}`);
   }
 
+  /** A shortage on this machine (descriptors, memory, local ports), in any phase. */
+  private localFailure(e: Error & { code?: string }): ProbeFailure | null {
+    const code = e.code ?? '';
+    const shortage = localShortage(code);
+    if (shortage) {
+      return new ProbeFailure('probe_error', `${shortage} (${code}) while ${PHASE_TEXT[this.phase]}: a problem of this machine, not of the server`, code);
+    }
+    if (code === 'EADDRNOTAVAIL' && !this.localAddress) {
+      return new ProbeFailure('probe_error', `no local port or address to connect from (${code}): a problem of this machine, not of the server`, code);
+    }
+    return null;
+  }
+
   private classify(e: Error & { code?: string }): ProbeFailure {
     const code = e.code ?? '';
+    const local = this.localFailure(e);
+    if (local) return local;
     if (this.phase === 'connect') {
       if (code === 'ECONNREFUSED') return new ProbeFailure('connect_refused', `connection refused (${code})`);
       if (code === 'EADDRNOTAVAIL' || code === 'EINVAL' || code === 'EADDRINUSE') {
-        return new ProbeFailure('probe_error', `cannot connect from the given source address: ${e.message}`);
+        return new ProbeFailure('probe_error', `cannot connect from the given source address ${this.localAddress}: ${e.message}`, code);
       }
       if (code === 'ECONNRESET') return new ProbeFailure('connection_closed', `connection reset (${code})`);
       return new ProbeFailure('connect_timeout', `no TCP connection: ${e.message}`);
