@@ -7,6 +7,7 @@ import { appendFile, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { ConfigWatcher, type SettledChange } from '../../src/config/watch.js';
 import { createLogger } from '../../src/log.js';
 import { startService } from '../../src/service/service.js';
 import type { Pki } from '../helpers/certs.js';
@@ -185,4 +186,28 @@ t.test('a changed file that is invalid, or an alias bomb, leaves the running con
   t.equal(failures(logs).length, 1, 'an event elsewhere does not repeat the error');
   await writeFile(file, configText([seed()]));
   await until('the fix', () => names().join() === 'seed');
+});
+
+t.test('the watcher reads a file that changes without events until two reads agree', async (t) => {
+  // The file is a symlink into a directory nobody watches: writes there raise no event here.
+  const dir = await newDir('unwatched-writes');
+  const elsewhere = await newDir('elsewhere');
+  await writeFile(join(elsewhere, 'real.yaml'), '');
+  await symlink(join(elsewhere, 'real.yaml'), join(dir, 'probe.yaml'));
+  const changes: SettledChange[] = [];
+  // Reads 150 ms apart, a write every 20 ms: no two reads agree until the writes stop.
+  const timing = { debounceMs: 100, settleMs: 150 };
+  const watcher = new ConfigWatcher({ path: join(dir, 'probe.yaml'), ...timing, onChange: (c) => changes.push(c), onWarning: () => undefined });
+  watcher.start();
+  t.teardown(() => watcher.close());
+  await writeFile(join(dir, 'trigger'), 'x'); // one event; the writes below come after it
+  for (let i = 0; i < 30; i++) {
+    await appendFile(join(elsewhere, 'real.yaml'), `line${i}: ${i}\n`);
+    await sleep(20);
+  }
+  await until('the settled change', () => changes.length > 0);
+  await sleep(200);
+  t.equal(changes.length, 1);
+  t.match(changes[0], { read: { text: /line29: 29\n$/ } }, 'the complete text, not a prefix');
+  t.ok(changes[0]!.reads > 2, `read ${changes[0]!.reads} times`);
 });

@@ -171,6 +171,7 @@ t.test('serve as a process: SIGHUP reloads, SIGTERM stops with exit 0', async (t
   await writeFile(file, configText([hybrid(), seed()]));
   p.child.kill('SIGHUP');
   await until('the SIGHUP reload', () => p.lines.some((l) => l.msg === 'configuration reloaded'));
+  t.match(p.lines.find((l) => l.msg === 'configuration reloaded'), { trigger: 'signal', added: ['seed'], removed: [] });
   const targets = (await get(`http://127.0.0.1:${port}`, '/targets')).body;
   t.equal(targets.length, 2);
   // A reload that meets an alias bomb keeps the running configuration and the process.
