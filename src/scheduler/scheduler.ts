@@ -217,14 +217,14 @@ export class Scheduler {
 }
 
 /**
- * One line per probed address. A probe that could not run for want of descriptors, memory or
- * ports on this machine is an error of ours, logged as such with the error code in `local`:
- * it says nothing about the server.
+ * One line per probed address. A probe that could not run for a cause on this machine (out of
+ * descriptors, memory or ports; a source address it cannot use) is an error of ours, logged as
+ * such with the error code in `local`: it says nothing about the server.
  */
 function logProbe(log: SchedulerLogger, fields: Record<string, unknown>, reasons: readonly Reason[]): void {
   const local = reasons.find((r) => r.local);
   if (!local) return log.info(fields, 'probe');
-  log.error({ ...fields, local: local.local, problem: local.message }, 'probe could not run: a resource problem of this machine, not of the server');
+  log.error({ ...fields, local: local.local, problem: local.message }, 'probe could not run: a problem of this machine, not of the server');
 }
 
 function keyOf(t: ConfiguredTarget): string {

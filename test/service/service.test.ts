@@ -264,7 +264,7 @@ t.test('out of file descriptors (EMFILE, a real limit): probe_error logged as a 
   t.match(probes[0], { status: 'ok', level: 30 }, 'with descriptors, the server was fine');
   t.match(
     probes[1],
-    { level: 50, msg: /a resource problem of this machine, not of the server/, status: 'unknown', reasons: ['probe_error'], local: 'EMFILE' },
+    { level: 50, msg: /a problem of this machine, not of the server/, status: 'unknown', reasons: ['probe_error'], local: 'EMFILE' },
     'without, the probe could not run: an error of ours, not a verdict on the server',
   );
   const latest = lines.find((l) => l.msg === 'record')!.record.latest;
