@@ -8,13 +8,13 @@ import { dirname, resolve } from 'node:path';
 import { TypeGuard, type TSchema } from '@sinclair/typebox';
 import { Value, type ValueError } from '@sinclair/typebox/value';
 import cron from 'node-cron';
-import YAML from 'yaml';
 import { normalizeThumbprint } from '../probe/cert/judge.js';
 import { splitPem } from '../probe/cert/trust-store.js';
 import { parseServerName } from '../probe/host.js';
 import { makeTarget, TARGET_DEFAULTS } from '../probe/probe-target.js';
 import type { ProbeTarget } from '../probe/types.js';
 import { ConfigSchema, type AddressClass, type RawConfig, type RawTarget } from './schema.js';
+import { parseYaml, readConfigText } from './yaml-text.js';
 
 export interface ConfiguredTarget {
   /** Unique; the key of results and metrics. */
@@ -152,25 +152,29 @@ export interface ParseOptions {
 }
 
 export function parseConfig(text: string, source: string, options: ParseOptions): Config {
-  const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length) {
-    throw new ConfigError(source, doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]!.replace(/:$/, '')}`));
-  }
-  const raw: unknown = doc.toJS() ?? {};
-  const problems = schemaProblems(raw);
+  const parsed = parseYaml(text);
+  if ('problems' in parsed) throw new ConfigError(source, parsed.problems);
+  const problems = schemaProblems(parsed.value);
   if (problems.length) throw new ConfigError(source, problems);
-  return build(raw as RawConfig, source, options);
+  return build(parsed.value as RawConfig, source, options);
+}
+
+/** The file's text, bounded in size; a ConfigError naming the file when it cannot be read. */
+export function readConfig(path: string): { path: string; text: string } {
+  const absolute = resolve(path);
+  const read = readConfigText(absolute);
+  if ('problem' in read) throw new ConfigError(absolute, [read.problem]);
+  return { path: absolute, text: read.text };
+}
+
+/** Parse text read from `path` (relative caFile paths are taken from its directory). */
+export function configFromText(path: string, text: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const absolute = resolve(path);
+  return parseConfig(text, absolute, { baseDir: dirname(absolute), env });
 }
 
 export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): Config {
-  const absolute = resolve(path);
-  let text: string;
-  try {
-    text = readFileSync(absolute, 'utf8');
-  } catch (e) {
-    throw new ConfigError(absolute, [`cannot read the file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`]);
-  }
-  return parseConfig(text, absolute, { baseDir: dirname(absolute), env });
+  return configFromText(path, readConfig(path).text, env);
 }
 
 function build(raw: RawConfig, source: string, options: ParseOptions): Config {

@@ -126,7 +126,7 @@ export async function probeAddress(
     if (target.implicitTls) await dialogue();
   } catch (e) {
     result.reasons.push(
-      e instanceof ProbeFailure ? reason(e.code, e.message) : reason('probe_error', `internal error: ${String(e)}`),
+      e instanceof ProbeFailure ? reason(e.code, e.message, e.local) : reason('probe_error', `internal error: ${String(e)}`),
     );
   } finally {
     conn.close();

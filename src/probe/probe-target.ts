@@ -7,9 +7,10 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { onAbort } from './abort.js';
 import { parseHost, parseServerName } from './host.js';
 import { probeAddress } from './probe-address.js';
-import { reason, statusOf, worst } from './reasons.js';
+import { localShortage, reason, statusOf, worst } from './reasons.js';
 import type { ProbeTarget, Reason, TargetResult } from './types.js';
 
 /** Every address of a name. Injected in tests; never touches the network there. */
@@ -77,9 +78,8 @@ export function makeTarget(t: Partial<ProbeTarget> & { host: string }): ProbeTar
 function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   if (signal.aborted) return Promise.reject(new Error('deadline reached'));
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new Error('deadline reached'));
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    const stop = onAbort(signal, () => reject(new Error('deadline reached')));
+    work.then(resolve, reject).finally(stop);
   });
 }
 
@@ -101,6 +101,10 @@ export async function resolveName(name: string, family: 4 | 6 | undefined, resol
     return { addresses: found.slice(0, MAX_ADDRESSES) };
   } catch (e) {
     const code = (e as { code?: string }).code;
+    const shortage = localShortage(code);
+    if (shortage) {
+      return { failure: reason('probe_error', `cannot resolve ${name}: ${shortage} (${code}), a problem of this machine, not of the name`, code) };
+    }
     return { failure: reason('dns_error', `cannot resolve ${name}: ${code ?? (e as Error).message}`) };
   }
 }
@@ -152,11 +156,11 @@ async function run(target: ProbeTarget, options: ProbeOptions, plan: (signal: Ab
   const deadline = new AbortController();
   const signal = deadline.signal;
   const timer = setTimeout(() => deadline.abort(new Error('deadline reached')), options.timeoutMs);
-  // The caller's signal (the service's shutdown) is long-lived: link it by a listener removed
-  // when the probe ends, not by AbortSignal.any, which keeps every probe's signal alive on it.
-  const cancel = () => deadline.abort(options.signal?.reason);
-  if (options.signal?.aborted) cancel();
-  options.signal?.addEventListener('abort', cancel, { once: true });
+  // The caller's signal (the service's shutdown) is long-lived and shared by every probe: link
+  // it by a wait removed when the probe ends, not by AbortSignal.any, which keeps every
+  // probe's signal alive on it.
+  const caller = options.signal;
+  const unlink = caller ? onAbort(caller, () => deadline.abort(caller.reason)) : () => undefined;
   const result: TargetResult = {
     target: {
       host: target.host,
@@ -189,7 +193,7 @@ async function run(target: ProbeTarget, options: ProbeOptions, plan: (signal: Ab
     // Not cleared: a connection still closing after QUIT is destroyed when the deadline
     // comes, so a server that never closes cannot keep a socket. Unref'd, it holds nothing up.
     timer.unref();
-    options.signal?.removeEventListener('abort', cancel);
+    unlink();
   }
   result.status = worst([statusOf(result.reasons), ...result.addresses.map((a) => a.status)]);
   result.durationMs = Math.round(performance.now() - t0);

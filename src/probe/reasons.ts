@@ -60,8 +60,24 @@ export type ReasonCode = keyof typeof REASONS;
 
 export const REASON_CODES = Object.keys(REASONS) as ReasonCode[];
 
-export function reason(code: ReasonCode, message: string): Reason {
-  return { code, severity: REASONS[code].severity, message };
+export function reason(code: ReasonCode, message: string, local?: string): Reason {
+  return { code, severity: REASONS[code].severity, message, ...(local ? { local } : {}) };
+}
+
+/**
+ * Errors that say this machine ran out of something, whatever the server does: they must
+ * not count against the server as a timeout or a refusal.
+ */
+const LOCAL_ERRORS: Readonly<Record<string, string>> = {
+  EMFILE: 'this process has no file descriptor left',
+  ENFILE: 'the system has no file descriptor left',
+  ENOBUFS: 'no buffer space left for a socket',
+  ENOMEM: 'out of memory for a socket',
+};
+
+/** What the error code says about this machine, or null when it is not a local shortage. */
+export function localShortage(code: string | undefined): string | null {
+  return (code && LOCAL_ERRORS[code]) || null;
 }
 
 const RANK: Record<Status, number> = { ok: 0, warning: 1, unknown: 2, critical: 3 };

@@ -38,6 +38,12 @@ export interface Reason {
   code: ReasonCode;
   severity: Severity;
   message: string;
+  /**
+   * Set when the cause is on this machine, not the server: the error code (EMFILE, ENFILE,
+   * ENOBUFS, ENOMEM, EADDRNOTAVAIL; EINVAL or EADDRINUSE for a source address this machine
+   * cannot use). Always with `probe_error`.
+   */
+  local?: string;
 }
 
 export interface Timings {

@@ -6,7 +6,7 @@
  */
 import cron, { type ScheduledTask } from 'node-cron';
 import type { ConfiguredTarget } from '../config/load.js';
-import type { ProbeOptions, ProbeTarget, TargetResult } from '../probe/index.js';
+import type { ProbeOptions, ProbeTarget, Reason, TargetResult } from '../probe/index.js';
 import type { ResultsStore } from '../store/results-store.js';
 import { Semaphore } from './semaphore.js';
 
@@ -186,13 +186,15 @@ export class Scheduler {
       if (this.entries.get(name) !== entry) return;
       this.options.store.record(name, result);
       if (result.addresses.length === 0) {
-        log.info(
+        logProbe(
+          log,
           { target: name, cause, status: result.status, reasons: result.reasons.map((r) => r.code), durationMs: result.durationMs },
-          'probe',
+          result.reasons,
         );
       }
       for (const a of result.addresses) {
-        log.info(
+        logProbe(
+          log,
           {
             target: name,
             cause,
@@ -203,7 +205,7 @@ export class Scheduler {
             durationMs: Math.round(a.timings.totalMs),
             queuedMs: result.startedAt ? Math.max(0, Date.parse(result.startedAt) - queuedAt) : undefined,
           },
-          'probe',
+          a.reasons,
         );
       }
     } catch (e) {
@@ -212,6 +214,17 @@ export class Scheduler {
       this.slots.release();
     }
   }
+}
+
+/**
+ * One line per probed address. A probe that could not run for a cause on this machine (out of
+ * descriptors, memory or ports; a source address it cannot use) is an error of ours, logged as
+ * such with the error code in `local`: it says nothing about the server.
+ */
+function logProbe(log: SchedulerLogger, fields: Record<string, unknown>, reasons: readonly Reason[]): void {
+  const local = reasons.find((r) => r.local);
+  if (!local) return log.info(fields, 'probe');
+  log.error({ ...fields, local: local.local, problem: local.message }, 'probe could not run: a problem of this machine, not of the server');
 }
 
 function keyOf(t: ConfiguredTarget): string {

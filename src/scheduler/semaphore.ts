@@ -1,3 +1,5 @@
+import { onAbort } from '../probe/abort.js';
+
 /** A counting semaphore: at most `size` holders; waiters queue in order and can give up. */
 export class Semaphore {
   private active = 0;
@@ -26,18 +28,21 @@ export class Semaphore {
       return Promise.resolve(true);
     }
     return new Promise<boolean>((resolve) => {
+      // Every waiter shares the caller's signal (the scheduler's shutdown): one listener for all.
+      let stop = (): void => undefined;
       const grant = () => {
-        signal?.removeEventListener('abort', giveUp);
+        stop();
         this.active++;
         resolve(true);
       };
-      const giveUp = () => {
-        const i = this.queue.indexOf(grant);
-        if (i !== -1) this.queue.splice(i, 1);
-        resolve(false);
-      };
-      signal?.addEventListener('abort', giveUp, { once: true });
       this.queue.push(grant);
+      if (signal) {
+        stop = onAbort(signal, () => {
+          const i = this.queue.indexOf(grant);
+          if (i !== -1) this.queue.splice(i, 1);
+          resolve(false);
+        });
+      }
     });
   }
 

@@ -3,11 +3,10 @@
  * Loads and watches the config file (and reloads on demand), keeps the running config when
  * a new one is invalid, listens, and shuts down in order.
  */
-import { watch, type FSWatcher } from 'node:fs';
-import { basename, dirname } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { ConfigError, loadConfig, type Config } from '../config/load.js';
+import { ConfigError, configFromText, loadConfig, type Config } from '../config/load.js';
+import { ConfigWatcher, type SettledChange } from '../config/watch.js';
 import { buildApp } from '../http/app.js';
 import { probeChecked } from '../http/on-demand.js';
 import type { HealthReport } from '../http/routes/health.js';
@@ -28,6 +27,8 @@ export interface ServiceOptions {
   probe?: ProbeFn;
   /** Reload when the file changes (default true). */
   watch?: boolean;
+  /** Internal, for tests: the watcher's quiet time and read interval (ms). */
+  watchTiming?: { debounceMs?: number; settleMs?: number; pollMs?: number };
   env?: NodeJS.ProcessEnv;
 }
 
@@ -47,6 +48,7 @@ export interface Service {
   /** Where the server listens (with the real port when 0 was asked). */
   address: { host: string; port: number };
   config(): Config;
+  /** Reload now, as SIGHUP does. */
   reload(): ReloadOutcome;
   close(graceMs?: number): Promise<void>;
 }
@@ -102,22 +104,16 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     logger.info({ targets: config.targets.length, durationMs: Date.now() - started }, 'first round of probes done');
   });
 
-  const reload = (): ReloadOutcome => {
-    if (closing) {
-      // A reload would start what the shutdown is stopping.
-      logger.info({ config: options.configPath }, 'reload ignored: shutting down');
-      return { ok: false, errors: ['shutting down'] };
-    }
+  type Trigger = { trigger: 'signal' } | { trigger: 'file'; sinceChangeMs: number; reads: number };
+
+  const failed = (errors: string[], how: Trigger): ReloadOutcome => {
+    lastReload = { at: new Date().toISOString(), ok: false, errors };
+    logger.error({ config: options.configPath, errors, ...how }, 'configuration reload failed; the running configuration stays');
+    return { ok: false, errors };
+  };
+
+  const apply = (next: Config, how: Trigger): ReloadOutcome => {
     const at = new Date().toISOString();
-    let next: Config;
-    try {
-      next = loadConfig(options.configPath, env);
-    } catch (e) {
-      const errors = e instanceof ConfigError ? e.problems : [String(e)];
-      lastReload = { at, ok: false, errors };
-      logger.error({ config: options.configPath, errors }, 'configuration reload failed; the running configuration stays');
-      return { ok: false, errors };
-    }
     if (next.listen.host !== config.listen.host || next.listen.port !== config.listen.port) {
       logger.warn({ listen: next.listen }, 'listen changed in the configuration: it takes effect at the next start');
     }
@@ -131,22 +127,65 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     const diff = scheduler.setTargets(next.targets);
     loadedAt = at;
     lastReload = { at, ok: true };
-    logger.info({ config: next.source, targets: next.targets.length, ...diff }, 'configuration reloaded');
+    logger.info({ config: next.source, targets: next.targets.length, ...diff, ...how }, 'configuration reloaded');
     return { ok: true, ...diff };
   };
 
-  let watcher: FSWatcher | undefined;
-  let debounce: NodeJS.Timeout | undefined;
-  if (options.watch !== false) {
-    // Watch the directory: editors and config management replace the file rather than write it.
-    const file = basename(config.source);
+  // A reload during the shutdown would start what the shutdown is stopping.
+  const ignoredWhileClosing = (how: Trigger): ReloadOutcome | null => {
+    if (!closing) return null;
+    logger.info({ config: options.configPath, ...how }, 'reload ignored: shutting down');
+    return { ok: false, errors: ['shutting down'] };
+  };
+
+  const reload = (): ReloadOutcome => {
+    const ignored = ignoredWhileClosing({ trigger: 'signal' });
+    if (ignored) return ignored;
     try {
-      watcher = watch(dirname(config.source), (_event, name) => {
-        if (name !== null && name !== file) return;
-        clearTimeout(debounce);
-        debounce = setTimeout(() => reload(), 200);
-      });
-      watcher.on('error', (err) => logger.warn({ err }, 'cannot watch the configuration file; reload with SIGHUP'));
+      return apply(loadConfig(options.configPath, env), { trigger: 'signal' });
+    } catch (e) {
+      return failed(e instanceof ConfigError ? e.problems : [String(e)], { trigger: 'signal' });
+    }
+  };
+
+  // The text of the last change that failed: events on other files of the directory do not
+  // repeat its error.
+  let failedText: string | null = null;
+  const fileChanged = ({ read, sinceChangeMs, reads }: SettledChange): void => {
+    const how: Trigger = { trigger: 'file', sinceChangeMs, reads };
+    if (ignoredWhileClosing(how)) return;
+    const text = 'text' in read ? read.text : null;
+    let next: Config;
+    try {
+      if (text === null) throw new ConfigError(options.configPath, ['problem' in read ? read.problem : 'cannot read the file']);
+      next = configFromText(options.configPath, text, env);
+    } catch (e) {
+      if (text !== null && text === failedText) return;
+      failedText = text;
+      failed(e instanceof ConfigError ? e.problems : [String(e)], how);
+      return;
+    }
+    failedText = null;
+    // The directory is watched: a change elsewhere in it, or a rewrite with the same content,
+    // is no reload.
+    if (JSON.stringify(next) === JSON.stringify(config)) {
+      logger.debug({ config: options.configPath, ...how }, 'configuration file touched; nothing changed');
+      return;
+    }
+    apply(next, how);
+  };
+
+  let watcher: ConfigWatcher | undefined;
+  if (options.watch !== false) {
+    const w = new ConfigWatcher({
+      path: config.source,
+      ...options.watchTiming,
+      onChange: fileChanged,
+      onWarning: (message, err) => logger.warn({ err }, message),
+    });
+    try {
+      w.start();
+      watcher = w;
     } catch (err) {
       logger.warn({ err }, 'cannot watch the configuration file; reload with SIGHUP');
     }
@@ -156,7 +195,6 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     if (closing) return;
     closing = true;
     watcher?.close();
-    clearTimeout(debounce);
     const t0 = Date.now();
     logger.info({ graceMs }, 'stopping: no new probes; letting running ones finish');
     // /probe refuses new requests from here; running probes, scheduled or on demand, get the

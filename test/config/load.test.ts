@@ -126,3 +126,16 @@ t.test('a CA file is read relative to the config file and must hold a certificat
     /targets\[0\]\.caFile: \/d\/x\.pem holds no PEM certificate/,
   );
 });
+
+t.test('resource exhaustion: alias expansion and file size are bounded, shared anchors still work', async (t) => {
+  const bomb = join(dir, 'invalid-alias-bomb.yaml');
+  t.throws(() => loadConfig(bomb, {}), { name: 'ConfigError', source: bomb }, 'the alias bomb is a ConfigError naming the file');
+  // A label set shared by many targets is a fair use of anchors: hundreds of aliases to one map.
+  const targets = Array.from({ length: 300 }, (_, i) => `  - { host: h${i}.test, labels: *site }`).join('\n');
+  const text = `targets:\n  - { host: first.test, labels: &site { site: dc1 } }\n${targets}`;
+  const shared = parseConfig(text, 'x.yaml', { baseDir: dir }).targets;
+  t.equal(shared.length, 301);
+  t.same(shared[300]?.labels, { site: 'dc1' });
+  // /dev/zero never ends: it is cut at the size limit rather than read forever.
+  t.throws(() => loadConfig('/dev/zero', {}), { name: 'ConfigError', message: /the file is larger than 1 MiB/ });
+});

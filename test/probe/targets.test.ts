@@ -7,6 +7,7 @@ import t from 'tap';
 import { makeTarget, probeTarget, type Resolver } from '../../src/probe/index.js';
 import { exchangeSelfSigned, pki, type Minted, type Pki } from '../helpers/certs.js';
 import { fakeSmtp, type FakeSmtp, type FakeSmtpOptions } from '../helpers/fake-smtp.js';
+import { watchListenerWarnings } from '../helpers/listeners.js';
 import { codes, probeFake } from '../helpers/probe.js';
 
 let ca: Pki;
@@ -95,6 +96,12 @@ t.test('DNS problems are dns_error at the target level', async (t) => {
   t.same(hanging.reasons.map((x) => x.code), ['dns_error']);
   t.match(hanging.reasons[0]?.message, /deadline/);
   t.ok(hanging.durationMs < 1300, 'the deadline covers DNS');
+
+  // The resolver failing for want of descriptors (getaddrinfo's EAI_SYSTEM) says nothing of the name.
+  const emfile = Object.assign(new Error('getaddrinfo EMFILE missing.domain.test'), { code: 'EMFILE', syscall: 'getaddrinfo' });
+  const starved = await probeTarget(base, { timeoutMs: 1000, resolver: async () => Promise.reject(emfile) });
+  t.equal(starved.status, 'unknown');
+  t.match(starved.reasons, [{ code: 'probe_error', local: 'EMFILE', message: /not of the name/ }]);
 });
 
 t.test('family restricts the addresses probed', async (t) => {
@@ -203,5 +210,31 @@ t.test('the caller\'s signal cancels a probe; finished probes leave no listener 
   const other = new AbortController();
   for (let i = 0; i < 20; i++) await probeTarget(makeTarget({ host: 'x.test', port: 70000 }), { timeoutMs: 1000, signal: other.signal });
   t.equal(getEventListeners(other.signal, 'abort').length, 0, 'no listener left after 20 probes');
+  await srv.close();
+});
+
+t.test('no MaxListenersExceededWarning: 200 probes on one caller signal, 32 addresses under one deadline', async (t) => {
+  const watch = watchListenerWarnings();
+  t.teardown(() => watch.stop());
+  // A server that turns every client away at once: 200 dialogues without 200 TLS handshakes.
+  const srv = await fakeSmtp({ host: '127.0.0.1', greeting: '554 5.3.2 too busy\r\n' });
+  const shutdown = new AbortController();
+  const target = makeTarget({ host: 'hybrid.domain.com', addresses: ['127.0.0.1'], port: srv.port, ca: ca.root.certPem, ehloName: 'probe.test' });
+  const running = Array.from({ length: 200 }, () => probeTarget(target, { timeoutMs: 20_000, signal: shutdown.signal }));
+  t.ok(getEventListeners(shutdown.signal, 'abort').length <= 1, 'one listener on the caller signal for 200 probes');
+  const results = await Promise.all(running);
+  t.same(new Set(results.map((r) => codes(r).join())), new Set(['greeting_rejected']), '200 probes at once, all answered');
+  t.equal(getEventListeners(shutdown.signal, 'abort').length, 0, 'none left on the caller signal');
+  // The most addresses a name may have, all under one deadline: one live server, the rest refuse.
+  const many = Array.from({ length: 32 }, (_, i) => `127.0.0.${i + 1}`);
+  const wide = await probeTarget(makeTarget({ ...target, addresses: undefined }), {
+    timeoutMs: 20_000,
+    signal: shutdown.signal,
+    resolver: resolverFor({ 'hybrid.domain.com': many }),
+  });
+  t.equal(wide.addresses.length, 32);
+  t.same(codes(wide), ['greeting_rejected'], 'the live address answered');
+  t.same(new Set(wide.addresses.slice(1).map((a) => a.reasons[0]?.code)), new Set(['connect_refused']));
+  t.same(await watch.warnings(), []);
   await srv.close();
 });

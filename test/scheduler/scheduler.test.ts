@@ -1,13 +1,16 @@
 /**
  * The scheduler with a stand-in probe function (scheduling is what is tested here; the real
- * probe runs against fake servers in the service tests).
+ * probe runs against fake servers in the service tests), and once with the real probe under load.
  */
+import { getEventListeners } from 'node:events';
 import t from 'tap';
 import type { ConfiguredTarget } from '../../src/config/load.js';
-import { makeTarget, type ProbeOptions, type ProbeTarget, type TargetResult } from '../../src/probe/index.js';
+import { makeTarget, probeTarget, type ProbeOptions, type ProbeTarget, type TargetResult } from '../../src/probe/index.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
 import { Semaphore } from '../../src/scheduler/semaphore.js';
 import { MemoryResultsStore } from '../../src/store/results-store.js';
+import { fakeSmtp } from '../helpers/fake-smtp.js';
+import { watchListenerWarnings } from '../helpers/listeners.js';
 
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };
 
@@ -173,4 +176,27 @@ t.test('semaphore: waiters give up on abort, resize lets more in', async (t) => 
   t.equal(await next, true);
   t.equal(sem.running, 2);
   t.equal(await sem.acquire(AbortSignal.abort()), false);
+});
+
+t.test('200 targets, 8 at a time, real probes on loopback: no listener pile-up, no MaxListenersExceededWarning', async (t) => {
+  const watch = watchListenerWarnings();
+  t.teardown(() => watch.stop());
+  const srv = await fakeSmtp({ host: '127.0.0.2', greeting: '554 5.3.2 too busy\r\n' });
+  t.teardown(() => srv.close());
+  let peak = 0;
+  const probe = (p: ProbeTarget, o: ProbeOptions) => {
+    peak = Math.max(peak, getEventListeners(o.signal!, 'abort').length);
+    return probeTarget(p, o);
+  };
+  const store = new MemoryResultsStore();
+  const s = new Scheduler({ store, logger: quiet, concurrency: 8, jitterMs: 0, probe });
+  s.setTargets(
+    Array.from({ length: 200 }, (_, i) => ({ ...target(`t${i}`), probe: makeTarget({ host: 'mx.test', addresses: ['127.0.0.2'], port: srv.port }) })),
+  );
+  s.start();
+  await s.ready();
+  t.equal(store.all().length, 200, 'every target probed');
+  t.ok(peak <= 1, `the shutdown signal held ${peak} listener(s) with 192 probes queued`);
+  t.same(await watch.warnings(), []);
+  await s.stop(100);
 });

@@ -4,6 +4,7 @@
  * shutdown, and the serve command as a process (signals, exit codes).
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -187,8 +188,16 @@ t.test('serve as a process: SIGHUP reloads, SIGTERM stops with exit 0', async (t
   await writeFile(file, configText([hybrid(), seed()]));
   p.child.kill('SIGHUP');
   await until('the SIGHUP reload', () => p.lines.some((l) => l.msg === 'configuration reloaded'));
+  t.match(p.lines.find((l) => l.msg === 'configuration reloaded'), { trigger: 'signal', added: ['seed'], removed: [] });
   const targets = (await get(`http://127.0.0.1:${port}`, '/targets')).body;
   t.equal(targets.length, 2);
+  // A reload that meets an alias bomb keeps the running configuration and the process.
+  await writeFile(file, readFileSync(new URL('../fixtures/config/invalid-alias-bomb.yaml', import.meta.url), 'utf8'));
+  p.child.kill('SIGHUP');
+  await until('the failed reload', () => p.lines.some((l) => l.msg === 'configuration reload failed; the running configuration stays'));
+  const failed = p.lines.find((l) => l.msg === 'configuration reload failed; the running configuration stays')!;
+  t.match(failed.errors, [/^YAML: aliases expand the document to more than \d+ values/]);
+  t.equal((await get(`http://127.0.0.1:${port}`, '/targets')).body.length, 2, 'the running configuration stays');
   p.child.kill('SIGTERM');
   t.equal(await p.exited, 0, 'exit 0 on SIGTERM');
   t.ok(p.lines.some((l) => l.msg === 'stopped'));
@@ -241,6 +250,13 @@ t.test('serve with an invalid config exits non-zero with every problem listed', 
   const p = await serveProcess(['--config', file]);
   t.equal(await p.exited, 2);
   t.match(p.stderr(), /invalid configuration .*g\.yaml:\n  - targets\[0\]\.port: must be <= 65535\n  - targets\[1\]\.host: is required\n  - targets\[1\]\.hots: unknown key/);
+  // The "billion laughs": refused as fast as any other invalid file, not expanded.
+  const bomb = new URL('../fixtures/config/invalid-alias-bomb.yaml', import.meta.url).pathname;
+  const b = await serveProcess(['--config', bomb]);
+  const timer = setTimeout(() => b.child.kill('SIGKILL'), 10_000);
+  t.equal(await b.exited, 2, 'the alias bomb exits 2');
+  clearTimeout(timer);
+  t.match(b.stderr(), /invalid configuration .*invalid-alias-bomb\.yaml:\n  - YAML: aliases expand the document to more than \d+ values/);
   const q = await serveProcess(['--listen', 'nowhere']);
   t.equal(await q.exited, 3);
   t.match(q.stderr(), /--listen: must be HOST:PORT/);
@@ -258,4 +274,59 @@ t.test('the shipped config serves as it is', async (t) => {
   t.equal(refused.body.code, 'address_not_allowed');
   p.child.kill('SIGINT');
   t.equal(await p.exited, 0);
+});
+
+/**
+ * Run inside a child whose descriptor limit was lowered by the shell: start the service,
+ * let the first round pass, take every descriptor left, probe again, give them back.
+ */
+const EXHAUST = `
+const [dist, file] = process.argv.slice(2);
+const { openSync, closeSync } = await import('node:fs');
+const { startService } = await import(dist + '/service/service.js');
+const { createLogger } = await import(dist + '/log.js');
+const logger = createLogger('info', { write: (line) => process.stdout.write(line) });
+const service = await startService({ configPath: file, logger, watch: false, env: {} });
+await service.scheduler.ready();
+const held = [];
+try {
+  for (;;) held.push(openSync('/dev/null', 'r'));
+} catch (e) {
+  process.stdout.write(JSON.stringify({ msg: 'descriptors exhausted', code: e.code, held: held.length }) + '\\n');
+}
+await service.scheduler.run('hybrid', 'manual');
+for (const fd of held) closeSync(fd);
+process.stdout.write(JSON.stringify({ msg: 'record', record: service.store.get('hybrid') }) + '\\n');
+await service.close(0);
+`;
+
+t.test('out of file descriptors (EMFILE, a real limit): probe_error logged as a problem of this machine, not a timeout', async (t) => {
+  const file = join(dir, 'h.yaml');
+  await writeFile(file, configText([hybrid()]));
+  const dist = new URL('../../dist', import.meta.url).pathname;
+  const script = join(dir, 'exhaust.mjs');
+  await writeFile(script, EXHAUST);
+  // The shell lowers the limit for the child only: the test process keeps its own.
+  const child = spawn('/bin/sh', ['-c', 'ulimit -n 128 && exec "$0" "$@"', process.execPath, script, dist, file], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += String(d)));
+  const lines: Array<Record<string, any>> = [];
+  createInterface({ input: child.stdout }).on('line', (l) => lines.push(JSON.parse(l)));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  t.equal(code, 0, `the child ran to the end ${stderr}`);
+  t.match(lines.find((l) => l.msg === 'descriptors exhausted'), { code: 'EMFILE' }, 'the limit was really reached');
+  const probes = lines.filter((l) => l.target === 'hybrid' && /^probe/.test(l.msg));
+  t.same(probes.map((l) => l.cause), ['start', 'manual']);
+  t.match(probes[0], { status: 'ok', level: 30 }, 'with descriptors, the server was fine');
+  t.match(
+    probes[1],
+    { level: 50, msg: /a problem of this machine, not of the server/, status: 'unknown', reasons: ['probe_error'], local: 'EMFILE' },
+    'without, the probe could not run: an error of ours, not a verdict on the server',
+  );
+  const latest = lines.find((l) => l.msg === 'record')!.record.latest;
+  t.equal(latest.status, 'unknown');
+  t.match(latest.addresses[0].reasons, [{ code: 'probe_error', severity: 'unknown', local: 'EMFILE', message: /file descriptor/ }]);
+  t.equal(latest.addresses[0].exchangeOnline, null, 'no Exchange Online deferral is claimed');
 });

@@ -6,7 +6,8 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import type { ReasonCode } from '../reasons.js';
+import { onAbort } from '../abort.js';
+import { localShortage, type ReasonCode } from '../reasons.js';
 import { ReplyParser, type Reply } from './reply-parser.js';
 
 export type Phase = 'connect' | 'greeting' | 'ehlo' | 'starttls' | 'tls' | 'secure' | 'quit';
@@ -15,6 +16,8 @@ export class ProbeFailure extends Error {
   constructor(
     readonly code: ReasonCode,
     message: string,
+    /** The error code when the cause is on this machine (see Reason.local). */
+    readonly local?: string,
   ) {
     super(message);
     this.name = 'ProbeFailure';
@@ -58,6 +61,8 @@ export class SmtpConnection {
   private parser = new ReplyParser();
   private pending: Pending | null = null;
   private failure: ProbeFailure | null = null;
+  private stopWaiting: () => void = () => undefined;
+  private localAddress: string | undefined;
   private readonly onAbort = () =>
     this.fail(new ProbeFailure(TIMEOUT_CODE[this.phase], `deadline reached during ${PHASE_TEXT[this.phase]}`));
   private readonly onData = (chunk: Buffer) => {
@@ -76,15 +81,16 @@ export class SmtpConnection {
   }
 
   async connect(host: string, port: number, localAddress?: string): Promise<void> {
+    this.localAddress = localAddress;
     this.phase = 'connect';
-    if (this.signal.aborted) this.onAbort();
-    else this.signal.addEventListener('abort', this.onAbort, { once: true });
+    this.stopWaiting = onAbort(this.signal, this.onAbort);
     this.guard();
     let socket: net.Socket;
     try {
       socket = net.connect({ host, port, ...(localAddress ? { localAddress } : {}) });
     } catch (e) {
-      throw new ProbeFailure('probe_error', `cannot open a connection: ${(e as Error).message}`);
+      const local = this.localFailure(e as Error & { code?: string });
+      throw local ?? new ProbeFailure('probe_error', `cannot open a connection: ${(e as Error).message}`);
     }
     this.plain = socket;
     socket.on('error', (e) => this.fail(this.classify(e)));
@@ -155,17 +161,18 @@ export class SmtpConnection {
    */
   close(): void {
     const top = this.secure ?? this.plain;
+    let stopDestroy = (): void => undefined;
     const destroy = () => {
       this.secure?.destroy();
       this.plain?.destroy();
-      this.signal.removeEventListener('abort', this.onAbort);
-      this.signal.removeEventListener('abort', destroy);
+      this.stopWaiting();
+      stopDestroy();
     };
     const intact = !this.failure && top && !top.destroyed && this.phase !== 'connect' && this.phase !== 'tls';
     this.failure ??= new ProbeFailure('probe_error', 'closed');
     if (!intact || this.signal.aborted) return destroy();
     this.phase = 'quit';
-    this.signal.addEventListener('abort', destroy, { once: true });
+    stopDestroy = onAbort(this.signal, destroy);
     top.once('close', destroy);
     top.end('QUIT\r\n');
   }
@@ -193,7 +200,7 @@ export class SmtpConnection {
     this.failure = f;
     this.secure?.destroy();
     this.plain?.destroy();
-    this.signal.removeEventListener('abort', this.onAbort);
+    this.stopWaiting();
     const p = this.pending;
     this.pending = null;
     p?.reject(f);
@@ -206,12 +213,27 @@ export class SmtpConnection {
     return new ProbeFailure('connection_closed', `the server closed the connection while ${PHASE_TEXT[this.phase]}`);
   }
 
+  /** A shortage on this machine (descriptors, memory, local ports), in any phase. */
+  private localFailure(e: Error & { code?: string }): ProbeFailure | null {
+    const code = e.code ?? '';
+    const shortage = localShortage(code);
+    if (shortage) {
+      return new ProbeFailure('probe_error', `${shortage} (${code}) while ${PHASE_TEXT[this.phase]}: a problem of this machine, not of the server`, code);
+    }
+    if (code === 'EADDRNOTAVAIL' && !this.localAddress) {
+      return new ProbeFailure('probe_error', `no local port or address to connect from (${code}): a problem of this machine, not of the server`, code);
+    }
+    return null;
+  }
+
   private classify(e: Error & { code?: string }): ProbeFailure {
     const code = e.code ?? '';
+    const local = this.localFailure(e);
+    if (local) return local;
     if (this.phase === 'connect') {
       if (code === 'ECONNREFUSED') return new ProbeFailure('connect_refused', `connection refused (${code})`);
       if (code === 'EADDRNOTAVAIL' || code === 'EINVAL' || code === 'EADDRINUSE') {
-        return new ProbeFailure('probe_error', `cannot connect from the given source address: ${e.message}`);
+        return new ProbeFailure('probe_error', `cannot connect from the given source address ${this.localAddress}: ${e.message}`, code);
       }
       if (code === 'ECONNRESET') return new ProbeFailure('connection_closed', `connection reset (${code})`);
       return new ProbeFailure('connect_timeout', `no TCP connection: ${e.message}`);
