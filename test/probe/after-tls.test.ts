@@ -3,6 +3,7 @@
  * it, EHLO again over TLS (RFC 3207 §4.2) with its failures judged as undeliverable, and the
  * words Exchange Online logs for each verdict.
  */
+import { readFile } from 'node:fs/promises';
 import t from 'tap';
 import { exchangeOnlineHint, reason, REASONS, REASON_CODES } from '../../src/probe/reasons.js';
 import { mint, pki, type Minted, type Pki } from '../helpers/certs.js';
@@ -143,9 +144,15 @@ t.test("Exchange Online's words: 450 codes, verbatim texts", async (t) => {
     msg: 'Cannot connect to remote server [Message=451 5.7.3 STARTTLS is required to send mail]',
   });
   t.same(eo('cert_name_mismatch'), { code: '450 4.7.320', msg: 'Certificate validation failed [Message=SubjectMismatch]' });
+  const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
   for (const code of REASON_CODES) {
-    const hint = (REASONS[code] as { exchangeOnline?: { code: string } }).exchangeOnline;
-    if (hint) t.match(hint.code, /^450 4\.[47]\.3\d\d$/, `${code}: a connector deferral is 450`);
+    const hint = (REASONS[code] as { exchangeOnline?: { code: string; msg: string } }).exchangeOnline;
+    if (!hint) continue;
+    t.match(hint.code, /^450 4\.[47]\.3\d\d$/, `${code}: a connector deferral is 450`);
+    // The README's reason table says the same words (our own ones in italics there).
+    const table = readme.slice(readme.indexOf('### Reason codes')).split('\n');
+    const row = table.find((l) => l.startsWith(`| \`${code}\` |`));
+    t.equal(row?.split('|').at(-2)?.trim().replace(/\*/g, ''), `${hint.code} ${hint.msg}`, `${code}: README says it`);
   }
 
   const { a } = await run({ ehlo: '250-SERVER2.domain.com\r\n250 8BITMIME\r\n' });
