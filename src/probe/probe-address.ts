@@ -71,6 +71,8 @@ export async function probeAddress(
     remediation: [],
   };
   const conn = new SmtpConnection(signal);
+  /** How many reasons the dialogue up to the certificate verdict gave (-1: never got there). */
+  let judged = -1;
   const expectReply = async (phase: Phase, ok: number, failCode: Reason['code'], what: string): Promise<Reply> => {
     const reply = await conn.read(phase);
     if (reply.code !== ok) throw new ProbeFailure(failCode, `${what} answered ${describeReply(reply)}`);
@@ -107,6 +109,7 @@ export async function probeAddress(
     const socket = conn.tlsSocket!;
     result.tls = tlsFacts(socket, target.sni);
     judgeTls(result, socket, target, now());
+    judged = result.reasons.length;
     // What follows the handshake is judged alongside the certificate verdict, already made.
     // Over implicit TLS the greeting and EHLO come now; after STARTTLS the session starts
     // over (RFC 3207 §4.2) and a sender must EHLO again before it can send: a server that
@@ -128,7 +131,10 @@ export async function probeAddress(
   }
   timings.totalMs = Math.round((performance.now() - start) * 10) / 10;
   result.status = statusOf(result.reasons);
-  result.exchangeOnline = exchangeOnlineHint(result.reasons);
+  // A sender checks the certificate right after the handshake and stops there if it fails:
+  // what goes wrong after it is what Exchange Online reports only when the certificate passed.
+  const beforeAfterTls = judged >= 0 ? exchangeOnlineHint(result.reasons.slice(0, judged)) : null;
+  result.exchangeOnline = beforeAfterTls ?? exchangeOnlineHint(result.reasons);
   result.remediation = remediation(result.reasons, result.certificate, result.names);
   return result;
 }

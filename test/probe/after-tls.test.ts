@@ -105,6 +105,10 @@ t.test('the certificate problems and the failed EHLO over TLS are both reported'
   const r = await run({ tls: { key: self.keyPem, cert: self.certPem }, tlsEhlo: '421 4.3.2 shutting down\r\n' });
   t.ok(codes(r.r).includes('cert_name_mismatch'));
   t.ok(codes(r.r).includes('ehlo_rejected'));
+  t.equal(r.a.exchangeOnline?.code, '450 4.7.320', 'a sender stops at the certificate, before the second EHLO');
+  const implicit = await run({ implicitTls: true, tls: { key: self.keyPem, cert: self.certPem }, greeting: '554 go away\r\n' }, { implicitTls: true });
+  t.ok(codes(implicit.r).includes('greeting_rejected') && codes(implicit.r).includes('cert_name_mismatch'));
+  t.equal(implicit.a.exchangeOnline?.code, '450 4.7.320', 'also over implicit TLS');
 });
 
 t.test('implicit TLS: the first EHLO is already over TLS, no second one', async (t) => {
