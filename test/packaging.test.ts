@@ -148,6 +148,7 @@ t.test('docker-compose.yml: parses; services, volumes, commands and ports agree'
     t.ok(services[host!], `${target}: a compose service`);
   }
   t.ok(scraped.includes('smtp-tls-probe:9925'));
+  t.ok(config.http.allowedHosts.includes('smtp-tls-probe'), 'the on-demand job may call /probe by the compose name without a token');
   t.ok(scraped.includes('demo-endpoints:2525') && scraped.includes('demo-endpoints:2526'));
 
   // Grafana: provisioning and dashboards where its provisioning files say.

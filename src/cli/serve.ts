@@ -1,6 +1,7 @@
 /**
  * `smtp-tls-probe serve`: the service. Config from --config, else $SMTP_TLS_PROBE_CONFIG,
- * else config/probe.yaml. SIGHUP reloads; SIGTERM/SIGINT stop gracefully and exit 0.
+ * else config/probe.yaml. SIGHUP reloads (not once stopping); SIGTERM/SIGINT stop within
+ * the grace period and exit 0.
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, parseListen } from '../config/load.js';
@@ -66,9 +67,19 @@ export async function runServe(argv: string[], io: Io): Promise<number> {
     process.on('SIGHUP', () => service.reload());
     const stop = (signal: string) => {
       service.logger.info({ signal }, 'signal received');
+      // The close aborts everything at the end of the grace period; should some step still
+      // hang, the process exits anyway: its bound is grace + 1 s.
+      const bound = setTimeout(() => {
+        service.logger.warn({ graceSeconds: grace }, 'still stopping after the grace period; exiting');
+        resolve(0);
+      }, grace * 1000 + 900);
       service.close(grace * 1000).then(
-        () => resolve(0),
+        () => {
+          clearTimeout(bound);
+          resolve(0);
+        },
         (err: unknown) => {
+          clearTimeout(bound);
           service.logger.error({ err }, 'error while stopping');
           resolve(1);
         },

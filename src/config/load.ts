@@ -49,6 +49,10 @@ export interface Config {
   historySize: number;
   targets: ConfiguredTarget[];
   onDemand: OnDemandPolicy;
+  http: {
+    /** Lowercased, without a final dot. */
+    allowedHosts: string[];
+  };
 }
 
 export const DEFAULTS = {
@@ -276,6 +280,9 @@ function build(raw: RawConfig, source: string, options: ParseOptions): Config {
         ...(defaults.family ? { family: defaults.family } : {}),
       },
       defaultTimeoutMs: Math.round((defaults.timeout ?? DEFAULTS.timeoutSeconds) * 1000),
+    },
+    http: {
+      allowedHosts: [...new Set((raw.http?.allowedHosts ?? []).map((h) => h.toLowerCase().replace(/\.$/, '')))],
     },
   };
 }

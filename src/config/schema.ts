@@ -75,6 +75,21 @@ export const OnDemandSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** A DNS name as a Host header carries it, without a port: letters, digits, hyphens, dots. */
+const HostHeaderName = Type.String({
+  minLength: 1,
+  maxLength: 253,
+  pattern: '^[A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9])?)*\\.?$',
+});
+
+export const HttpSchema = Type.Object(
+  {
+    /** Names /probe answers to in the Host header when no token is set (DNS rebinding). */
+    allowedHosts: Type.Optional(Type.Array(HostHeaderName, { maxItems: 100 })),
+  },
+  { additionalProperties: false },
+);
+
 export const ConfigSchema = Type.Object(
   {
     listen: Type.Optional(Type.String({ minLength: 1 })),
@@ -88,6 +103,7 @@ export const ConfigSchema = Type.Object(
     defaults: Type.Optional(DefaultsSchema),
     targets: Type.Optional(Type.Array(TargetSchema, { maxItems: 10000 })),
     onDemand: Type.Optional(OnDemandSchema),
+    http: Type.Optional(HttpSchema),
   },
   { additionalProperties: false },
 );

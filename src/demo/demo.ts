@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { startService, type Service } from '../service/service.js';
-import { mint, pki } from './pki.js';
+import { exchangeSelfSigned, pki } from './pki.js';
 import { fakeSmtp, type FakeSmtp } from './smtp-endpoint.js';
 
 export const DEMO_HOST = 'hybrid.domain.com';
@@ -33,7 +33,7 @@ const EXCHANGE_EHLO = '250-SERVER1.domain.com Hello [client]\r\n250-SIZE 3774873
 export async function startDemoEndpoints(o: EndpointOptions = {}): Promise<DemoEndpoints> {
   const ca = await pki('smtp-tls-probe demo', { type: 'rsa' });
   const good = await ca.leaf({ subject: `CN=${DEMO_HOST}`, dns: [DEMO_HOST, 'autodiscover.domain.com'], key: { type: 'rsa' }, notAfterDays: 365 });
-  const self = await mint({ subject: 'CN=SERVER1', dns: ['SERVER1', 'SERVER1.domain.com'], key: { type: 'rsa' }, notAfterDays: 1825 });
+  const self = await exchangeSelfSigned();
   const host = o.bind ?? '127.0.0.1';
   const exchange = await fakeSmtp({
     host,

@@ -8,7 +8,8 @@ import { x509 } from '../probe/cert/x509.js';
 
 const crypto = webcrypto as unknown as Crypto;
 
-export type KeySpec = { type: 'ec'; curve?: 'P-256' | 'P-384' } | { type: 'rsa'; bits?: number };
+/** `rsa-pss`: an RSA key that signs with RSASSA-PSS (the hash is the certificate's). */
+export type KeySpec = { type: 'ec'; curve?: 'P-256' | 'P-384' } | { type: 'rsa' | 'rsa-pss'; bits?: number };
 export type Hash = 'SHA-1' | 'SHA-256' | 'SHA-384';
 
 export interface Minted {
@@ -37,20 +38,30 @@ export interface MintOptions {
   aiaUrl?: string;
   /** Reuse a key pair (a cross-signed copy of a root has the root's key). */
   keys?: CryptoKeyPair;
+  /** basicConstraints: omitted when false; by default cA as `ca` says, with this pathLenConstraint. */
+  basicConstraints?: false | { ca: boolean; pathLength?: number };
+  /** keyUsage flags (x509.KeyUsageFlags); by default keyCertSign + cRLSign on a CA, none on a leaf. */
+  keyUsage?: number;
+  /** extendedKeyUsage purposes (OIDs or x509.ExtendedKeyUsage values). */
+  extKeyUsage?: string[];
+  /** Key named by the authorityKeyIdentifier: the issuer's by default, none when false. */
+  authorityKey?: CryptoKey | false;
+  /** Further extensions, as minted by the caller (name constraints, unknown critical ones). */
+  extensions?: x509.Extension[];
 }
 
 const keyCache = new Map<string, Promise<CryptoKeyPair>>();
 
 function algorithmFor(key: KeySpec, hash: Hash): RsaHashedKeyGenParams | EcKeyGenParams {
-  if (key.type === 'rsa') {
-    return { name: 'RSASSA-PKCS1-v1_5', modulusLength: key.bits ?? 2048, publicExponent: new Uint8Array([1, 0, 1]), hash };
+  if (key.type !== 'ec') {
+    return { name: key.type === 'rsa' ? 'RSASSA-PKCS1-v1_5' : 'RSA-PSS', modulusLength: key.bits ?? 2048, publicExponent: new Uint8Array([1, 0, 1]), hash };
   }
   return { name: 'ECDSA', namedCurve: key.curve ?? 'P-256' };
 }
 
 /** A fresh key pair each call when fresh is set, else one shared per key spec. */
 export function keyPair(key: KeySpec, hash: Hash = 'SHA-256', fresh = false): Promise<CryptoKeyPair> {
-  const id = `${JSON.stringify(key)}/${key.type === 'rsa' ? hash : ''}`;
+  const id = `${JSON.stringify(key)}/${key.type === 'ec' ? '' : hash}`;
   const make = () => crypto.subtle.generateKey(algorithmFor(key, hash), true, ['sign', 'verify']) as Promise<CryptoKeyPair>;
   if (fresh) return make();
   let p = keyCache.get(id);
@@ -59,6 +70,7 @@ export function keyPair(key: KeySpec, hash: Hash = 'SHA-256', fresh = false): Pr
 }
 
 const DAY = 86_400_000;
+const HASH_BYTES: Record<Hash, number> = { 'SHA-1': 20, 'SHA-256': 32, 'SHA-384': 48 };
 
 export async function mint(o: MintOptions): Promise<Minted> {
   const hash = o.hash ?? 'SHA-256';
@@ -68,20 +80,25 @@ export async function mint(o: MintOptions): Promise<Minted> {
   const signer = o.issuer ? o.issuer.keys : keys;
   const signerSpec = o.issuer ? (o.issuer.keys.privateKey.algorithm as KeyAlgorithm) : keys.privateKey.algorithm;
   const signingAlgorithm =
-    signerSpec.name === 'ECDSA' ? ({ name: 'ECDSA', hash } as EcdsaParams) : ({ name: 'RSASSA-PKCS1-v1_5', hash } as Algorithm);
-  const extensions: x509.Extension[] = [
-    new x509.BasicConstraintsExtension(o.ca === true, undefined, true),
-    await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-  ];
-  if (o.issuer) extensions.push(await x509.AuthorityKeyIdentifierExtension.create(o.issuer.keys.publicKey));
+    signerSpec.name === 'ECDSA'
+      ? ({ name: 'ECDSA', hash } as EcdsaParams)
+      : signerSpec.name === 'RSA-PSS'
+        ? ({ name: 'RSA-PSS', hash, saltLength: HASH_BYTES[hash] } as RsaPssParams)
+        : ({ name: 'RSASSA-PKCS1-v1_5', hash } as Algorithm);
+  const extensions: x509.Extension[] = [await x509.SubjectKeyIdentifierExtension.create(keys.publicKey)];
+  const bc = o.basicConstraints ?? { ca: o.ca === true };
+  if (bc) extensions.unshift(new x509.BasicConstraintsExtension(bc.ca, bc.pathLength, true));
+  const authorityKey = o.authorityKey ?? o.issuer?.keys.publicKey;
+  if (authorityKey) extensions.push(await x509.AuthorityKeyIdentifierExtension.create(authorityKey));
   const names = [
     ...(o.dns ?? []).map((value) => ({ type: 'dns' as const, value })),
     ...(o.ips ?? []).map((value) => ({ type: 'ip' as const, value })),
   ];
   if (names.length) extensions.push(new x509.SubjectAlternativeNameExtension(names));
-  if (o.ca) {
-    extensions.push(new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true));
-  }
+  const keyUsage = o.keyUsage ?? (o.ca ? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign : undefined);
+  if (keyUsage !== undefined) extensions.push(new x509.KeyUsagesExtension(keyUsage, true));
+  if (o.extKeyUsage) extensions.push(new x509.ExtendedKeyUsageExtension(o.extKeyUsage));
+  extensions.push(...(o.extensions ?? []));
   if (o.aiaUrl) {
     extensions.push(
       new x509.AuthorityInfoAccessExtension({ caIssuers: [new x509.GeneralName('url', o.aiaUrl)] }),
@@ -133,4 +150,23 @@ export async function pki(name = 'Test', key: KeySpec = { type: 'ec' }): Promise
     key,
   });
   return { root, intermediate, leaf: (o) => mint({ ...o, issuer: intermediate }) };
+}
+
+/**
+ * Exchange's own certificate as setup and New-ExchangeCertificate make it: self-signed RSA,
+ * CN=SERVER1, the server's names, keyUsage digitalSignature + keyEncipherment only (no
+ * keyCertSign), a subjectKeyIdentifier and no authorityKeyIdentifier. `authorityKey` adds an
+ * AKI naming another key (seen on re-issued copies), which must not change the verdict.
+ */
+export function exchangeSelfSigned(o: { server?: string; domain?: string; notAfterDays?: number; authorityKey?: CryptoKey } = {}): Promise<Minted> {
+  const server = o.server ?? 'SERVER1';
+  return mint({
+    subject: `CN=${server}`,
+    dns: [server, `${server}.${o.domain ?? 'domain.com'}`],
+    key: { type: 'rsa' },
+    basicConstraints: false,
+    keyUsage: x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
+    authorityKey: o.authorityKey ?? false,
+    notAfterDays: o.notAfterDays ?? 1825,
+  });
 }

@@ -9,10 +9,14 @@ import type { OnDemandPolicy } from '../config/load.js';
 import type { Resolver } from '../probe/index.js';
 import type { ProbeFn } from '../scheduler/scheduler.js';
 import type { ResultsStore } from '../store/results-store.js';
-import { registerErrorHandling } from './errors.js';
+import { rateLimitKey } from './auth.js';
+import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './errors.js';
+import { serializeRequest } from './request-log.js';
 import { healthRoutes, type HealthReport } from './routes/health.js';
 import { probeRoute, type ProbeMetricsView } from './routes/probe.js';
 import { resultsRoutes, type TargetsView } from './routes/results.js';
+import { SECURITY_HEADERS } from './security-headers.js';
+import { OnDemandDrain } from './shutdown.js';
 
 export interface AppDeps {
   logger: FastifyBaseLogger;
@@ -28,16 +32,28 @@ export interface AppDeps {
     /** The scheduled results and service metrics, for GET /metrics. */
     render(): Promise<string>;
   };
+  /** Stops /probe with the service (default: one of its own, never drained). */
+  drain?: OnDemandDrain;
+  /** http.allowedHosts (default none). */
+  allowedHosts?: () => readonly string[];
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
-    loggerInstance: deps.logger,
+    // The request log must not carry secrets from query strings.
+    loggerInstance: deps.logger.child({}, { serializers: { req: serializeRequest } }),
+    // No route takes a body.
+    bodyLimit: 16 * 1024,
+    frameworkErrors,
+    clientErrorHandler,
     // Unknown query parameters are errors, not silently dropped.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
     return503OnClosing: true,
   });
   registerErrorHandling(app);
+  app.addHook('onRequest', async (_request, reply) => {
+    void reply.headers(SECURITY_HEADERS);
+  });
   await app.register(swagger, {
     openapi: {
       info: {
@@ -51,13 +67,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     global: false,
     max: () => deps.policy().rateLimit.max,
     timeWindow: () => deps.policy().rateLimit.windowSeconds * 1000,
+    keyGenerator: (request) => rateLimitKey(request, deps.policy().token),
     errorResponseBuilder: (_request, context) => ({
       statusCode: 429,
       code: 'rate_limited',
       message: `too many on-demand probes from this client: ${context.max} per ${context.after}`,
     }),
   });
-  probeRoute(app, deps);
+  probeRoute(app, { ...deps, drain: deps.drain ?? new OnDemandDrain(), allowedHosts: deps.allowedHosts ?? (() => []) });
   resultsRoutes(app, deps);
   healthRoutes(app, deps);
   app.get(

@@ -6,6 +6,7 @@ import type { X509Certificate } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { TLSSocket } from 'node:tls';
 import { judgeCertificate } from './cert/judge.js';
+import type { OpenSslVerdict } from './cert/openssl-verdict.js';
 import { parseCertificate, type ParsedCert } from './cert/parse.js';
 import { trustStore } from './cert/trust-store.js';
 import { exchangeOnlineHint, reason, statusOf } from './reasons.js';
@@ -40,6 +41,23 @@ function tlsFacts(socket: TLSSocket, servername: string | null): TlsFacts {
     servername,
     authorizationError: socket.authorizationError ? String(socket.authorizationError) : null,
   };
+}
+
+/**
+ * OpenSSL's verdict on the path. Node names only some X.509 errors (others are UNSPECIFIED);
+ * its handle still has OpenSSL's text for them, which we read where it is available.
+ */
+function opensslVerdict(socket: TLSSocket): OpenSslVerdict | null {
+  const code = socket.authorizationError;
+  if (!code) return null;
+  let text: string | undefined;
+  try {
+    const handle = (socket as unknown as { _handle?: { verifyError?: () => Error | null } })._handle;
+    text = handle?.verifyError?.()?.message;
+  } catch {
+    text = undefined;
+  }
+  return { code: String(code), ...(text ? { text } : {}) };
 }
 
 export async function probeAddress(
@@ -155,7 +173,9 @@ function judgeTls(result: AddressResult, socket: TLSSocket, target: ProbeTarget,
     result.reasons.push(reason('tls_handshake_failed', 'the server sent no certificate'));
     return;
   }
-  const verdict = judgeCertificate(served, trustStore(target.ca), target, now);
+  // The same trust store the handshake was given (target.ca, or Node's roots), so that our
+  // analysis and OpenSSL's verdict judge the path against the same anchors.
+  const verdict = judgeCertificate(served, trustStore(target.ca), target, now, opensslVerdict(socket));
   result.reasons.push(...verdict.reasons);
   result.certificate = verdict.certificate;
   result.chain = verdict.chain;

@@ -50,6 +50,7 @@ export const REASONS = {
   cert_self_signed: { severity: 'critical', exchangeOnline: certFailed('UntrustedRoot') },
   cert_untrusted: { severity: 'critical', exchangeOnline: certFailed('UntrustedRoot') },
   cert_chain_incomplete: { severity: 'critical', exchangeOnline: certFailed('PartialChain') },
+  cert_chain_invalid: { severity: 'critical', exchangeOnline: certFailed() },
   cert_weak_signature: { severity: 'critical', exchangeOnline: certFailed('WeakSignature') },
   tls_version_too_low: { severity: 'critical', exchangeOnline: cannotConnect() },
   cert_thumbprint_mismatch: { severity: 'critical' },

@@ -25,6 +25,8 @@ const HINTS: Partial<Record<ReasonCode, Hint>> = {
     'The chain does not lead to a trusted root: use a certificate from a public CA, or (for internal senders only) distribute the private root to them.',
   cert_chain_incomplete: () =>
     "Install the intermediate CA certificate(s) on the server (certlm.msc, 'Intermediate Certification Authorities'), then Restart-Service MSExchangeTransport so that the chain is sent.",
+  cert_chain_invalid: () =>
+    'The certificate or its chain breaks a rule every validator enforces (see the message): ask the CA for a certificate made for TLS servers (extended key usage serverAuth, issued by a proper CA), then enable it for SMTP and bind it to the receive connector.',
   cert_expired: () =>
     "Renew the certificate, enable the new one for SMTP (Enable-ExchangeCertificate -Services SMTP) and update the receive connector's TlsCertificateName: a renewal can change the issuer.",
   cert_expiring_soon: () =>

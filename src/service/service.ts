@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from '../config/load.js';
 import { buildApp } from '../http/app.js';
 import type { HealthReport } from '../http/routes/health.js';
+import { OnDemandDrain } from '../http/shutdown.js';
 import { createLogger } from '../log.js';
 import { version as currentVersion } from '../version.js';
 import { ServiceMetrics } from '../metrics/service-metrics.js';
@@ -70,6 +71,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   });
   let firstRoundDone = false;
   let closing = false;
+  const drain = new OnDemandDrain();
 
   const app = await buildApp({
     logger,
@@ -82,6 +84,8 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     notReady: () => (closing ? 'shutting down' : firstRoundDone ? null : 'the first round of probes is still running'),
     version,
     metrics,
+    drain,
+    allowedHosts: () => config.http.allowedHosts,
   });
 
   const listen = options.listen ?? config.listen;
@@ -98,6 +102,11 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   });
 
   const reload = (): ReloadOutcome => {
+    if (closing) {
+      // A reload would start what the shutdown is stopping.
+      logger.info({ config: options.configPath }, 'reload ignored: shutting down');
+      return { ok: false, errors: ['shutting down'] };
+    }
     const at = new Date().toISOString();
     let next: Config;
     try {
@@ -149,8 +158,14 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     clearTimeout(debounce);
     const t0 = Date.now();
     logger.info({ graceMs }, 'stopping: no new probes; letting running ones finish');
-    await scheduler.stop(graceMs);
+    // /probe refuses new requests from here; running probes, scheduled or on demand, get the
+    // same grace period.
+    await Promise.all([scheduler.stop(graceMs), drain.drain(graceMs)]);
+    // Anything still holding a connection after the grace (a slow client) is cut: the bound
+    // of the shutdown is the grace period, not the client.
+    const cut = setTimeout(() => app.server.closeAllConnections(), 500);
     await app.close();
+    clearTimeout(cut);
     logger.info({ durationMs: Date.now() - t0 }, 'stopped');
   };
 

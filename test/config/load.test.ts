@@ -84,6 +84,7 @@ t.test('a full valid file: every key applied, defaults inherited', async (t) => 
     probeDefaults: { ehloName: 'probe.example.net', warnDays: 14, minTlsVersion: 'TLSv1.3', family: 4 },
     defaultTimeoutMs: 5000,
   });
+  t.same(c.http, { allowedHosts: ['probe.internal', 'smtp-tls-probe'] }, 'Host names lowercased, final dot dropped, once each');
 });
 
 t.test('the shipped config/probe.yaml loads as it is, with the documented defaults', async (t) => {

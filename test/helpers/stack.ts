@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../src/log.js';
 import { startService, type Service } from '../../src/service/service.js';
-import { mint, pki, type Minted, type Pki } from './certs.js';
+import { exchangeSelfSigned, pki, type Minted, type Pki } from './certs.js';
 import { fakeSmtp, type FakeSmtp } from './fake-smtp.js';
 
 export interface Stack extends SeedServers {
@@ -36,7 +36,7 @@ export interface SeedServers {
 export async function seedServers(): Promise<SeedServers> {
   const ca = await pki('Contoso');
   const good = await ca.leaf({ subject: 'CN=hybrid.domain.com', dns: ['hybrid.domain.com'] });
-  const server1 = await mint({ subject: 'CN=SERVER1', dns: ['SERVER1', 'SERVER1.domain.com'] });
+  const server1 = await exchangeSelfSigned();
   const goodSrv = await fakeSmtp({ host: '127.0.0.2', tls: { key: good.keyPem, cert: good.certPem + ca.intermediate.certPem } });
   const badSrv = await fakeSmtp({
     host: '127.0.0.3',

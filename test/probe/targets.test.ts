@@ -5,7 +5,7 @@
 import { getEventListeners } from 'node:events';
 import t from 'tap';
 import { makeTarget, probeTarget, type Resolver } from '../../src/probe/index.js';
-import { mint, pki, type Minted, type Pki } from '../helpers/certs.js';
+import { exchangeSelfSigned, pki, type Minted, type Pki } from '../helpers/certs.js';
 import { fakeSmtp, type FakeSmtp, type FakeSmtpOptions } from '../helpers/fake-smtp.js';
 import { codes, probeFake } from '../helpers/probe.js';
 
@@ -15,7 +15,7 @@ let server1: Minted;
 t.before(async () => {
   ca = await pki('Contoso');
   good = await ca.leaf({ subject: 'CN=hybrid.domain.com', dns: ['hybrid.domain.com'] });
-  server1 = await mint({ subject: 'CN=SERVER1', dns: ['SERVER1', 'SERVER1.domain.com'] });
+  server1 = await exchangeSelfSigned();
 });
 const goodServed = () => ({ key: good.keyPem, cert: good.certPem + ca.intermediate.certPem });
 

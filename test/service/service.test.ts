@@ -5,12 +5,14 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import t from 'tap';
 import { createLogger } from '../../src/log.js';
 import { startService } from '../../src/service/service.js';
+import { blackhole } from '../helpers/blackhole.js';
 import type { Pki } from '../helpers/certs.js';
 import type { FakeSmtp } from '../helpers/fake-smtp.js';
 import { seedServers } from '../helpers/stack.js';
@@ -143,6 +145,21 @@ t.test('close: running probes finish within the grace period, then everything st
   t.equal(silentSrv.open(), 0, 'no probe connection left open');
 });
 
+t.test('close: a client that never finishes its request does not hold the shutdown', async (t) => {
+  const { service } = await start(join(dir, 'i.yaml'), configText([]));
+  const slow = net.connect(service.address.port, '127.0.0.1');
+  slow.on('error', () => undefined);
+  const closed = new Promise((r) => slow.once('close', r));
+  // A request with a body still to come: the connection is busy, not idle, when the server closes.
+  slow.write('POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{');
+  await new Promise((r) => setTimeout(r, 100));
+  const t0 = Date.now();
+  await service.close(0);
+  t.ok(Date.now() - t0 < 1500, `closed in ${Date.now() - t0} ms`);
+  await closed;
+  t.pass('the connection was cut');
+});
+
 async function serveProcess(args: string[], env: NodeJS.ProcessEnv = {}) {
   const bin = new URL('../../dist/cli/main.js', import.meta.url).pathname;
   const child = spawn(process.execPath, [bin, 'serve', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -175,6 +192,47 @@ t.test('serve as a process: SIGHUP reloads, SIGTERM stops with exit 0', async (t
   p.child.kill('SIGTERM');
   t.equal(await p.exited, 0, 'exit 0 on SIGTERM');
   t.ok(p.lines.some((l) => l.msg === 'stopped'));
+});
+
+t.test('serve as a process: SIGTERM refuses /probe at once, aborts running ones after --grace, ignores SIGHUP', async (t) => {
+  const hole = await blackhole();
+  t.teardown(() => hole.close());
+  const file = join(dir, 'h.yaml');
+  const ports = `[${hole.port}, ${silentSrv.port}]`;
+  await writeFile(file, configText([], `onDemand: { refuseAddresses: [], ports: ${ports}, maxTimeout: 120 }`));
+  const p = await serveProcess(['--config', file, '--grace', '1']);
+  t.teardown(() => void p.child.kill('SIGKILL'));
+  await until('listening', () => p.lines.some((l) => l.msg === 'smtp-tls-probe listening'), 10_000);
+  const port = (p.lines.find((l) => l.msg === 'smtp-tls-probe listening')!.listen as { port: number }).port;
+  const base = `http://127.0.0.1:${port}`;
+  const answer = (path: string) => fetch(base + path).then(async (r) => ({ status: r.status, body: (await r.json()) as any }));
+
+  // Callers ask for a minute: a connect that never completes, a server that never greets.
+  const accepted = silentSrv.accepted();
+  const running = [answer(`/probe?host=127.0.0.1&port=${hole.port}&timeout=60`), answer(`/probe?host=127.0.0.4&port=${silentSrv.port}&timeout=60`)];
+  await until('both probes to be running', () => silentSrv.accepted() > accepted);
+  await new Promise((r) => setTimeout(r, 100));
+
+  const t0 = Date.now();
+  p.child.kill('SIGTERM');
+  await until('the signal to be handled', () => p.lines.some((l) => l.msg === 'signal received'));
+  const late = await answer(`/probe?host=127.0.0.4&port=${silentSrv.port}&timeout=1`);
+  t.equal(late.status, 503, 'a new /probe is refused at once');
+  t.equal(late.body.code, 'shutting_down');
+  t.type(late.body.message, 'string');
+  p.child.kill('SIGHUP');
+  await until('the SIGHUP to be seen', () => p.lines.some((l) => l.msg === 'reload ignored: shutting down'));
+
+  const code = await Promise.race([p.exited, new Promise((r) => setTimeout(() => r('still running'), 5000))]);
+  const took = Date.now() - t0;
+  t.equal(code, 0, 'exit 0');
+  t.ok(took < 2000, `exited within grace + 1 s (${took} ms)`);
+  for (const r of await Promise.all(running)) {
+    t.equal(r.status, 503, 'a running probe cut by the shutdown answers 503');
+    t.equal(r.body.code, 'shutting_down');
+  }
+  t.notOk(p.lines.some((l) => l.msg === 'configuration reloaded'), 'no reload during the shutdown');
+  await silentSrv.drained(2000);
 });
 
 t.test('serve with an invalid config exits non-zero with every problem listed', async (t) => {

@@ -4,15 +4,17 @@
  * allowlist, and refused address classes checked on every resolved address. The probe then
  * runs against exactly those addresses (pinned), so a second DNS answer cannot differ.
  */
-import { timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { OnDemandPolicy } from '../../config/load.js';
 import { makeTarget, type Resolver, type TargetResult } from '../../probe/index.js';
 import type { ProbeFn } from '../../scheduler/scheduler.js';
+import { bearerMatches } from '../auth.js';
 import { ApiError } from '../errors.js';
+import { checkHostHeader } from '../host-header.js';
 import { addressClass, hostAllowed } from '../on-demand.js';
+import { ShuttingDown, type OnDemandDrain } from '../shutdown.js';
 
 export const ProbeQuery = Type.Object(
   {
@@ -62,6 +64,9 @@ export interface ProbeRouteDeps {
   metrics: ProbeMetricsView;
   probe: ProbeFn;
   resolver: Resolver;
+  drain: OnDemandDrain;
+  /** http.allowedHosts: Host header names answered without a token. */
+  allowedHosts: () => readonly string[];
 }
 
 /**
@@ -92,14 +97,13 @@ export function wantsPrometheus(format: string | undefined, accept: string | und
 }
 
 function checkToken(request: FastifyRequest, token: string | null): void {
-  if (!token) return;
-  const header = request.headers.authorization ?? '';
-  const given = /^Bearer\s+(.+)$/i.exec(header)?.[1]?.trim() ?? '';
-  const a = Buffer.from(given);
-  const b = Buffer.from(token);
-  if (a.length !== b.length || !timingSafeEqual(a, b)) {
+  if (token && !bearerMatches(request.headers.authorization, token)) {
     throw new ApiError(401, 'unauthorized', 'a valid bearer token is required (Authorization: Bearer TOKEN)');
   }
+}
+
+function shuttingDown(): ApiError {
+  return new ApiError(503, 'shutting_down', 'the service is shutting down; retry against another instance or after the restart');
 }
 
 async function resolveChecked(host: string, policy: OnDemandPolicy, resolver: Resolver, signal: AbortSignal): Promise<string[] | Error> {
@@ -166,9 +170,11 @@ export function probeRoute(app: FastifyInstance, deps: ProbeRouteDeps): void {
   );
 
   async function handle(request: FastifyRequest, reply: FastifyReply): Promise<TargetResult> {
+    if (deps.drain.stopping) throw shuttingDown();
     const policy = deps.policy();
     if (!policy.enabled) throw new ApiError(403, 'on_demand_disabled', 'the on-demand probe is disabled in the configuration');
     checkToken(request, policy.token);
+    checkHostHeader(request.headers.host, policy.token, deps.allowedHosts());
     const q = request.query as ProbeQuery;
     if (q.host && q.target && q.host !== q.target) {
       throw new ApiError(400, 'bad_parameter', 'host: give host or target, not both', { parameter: 'host' });
@@ -204,6 +210,7 @@ export function probeRoute(app: FastifyInstance, deps: ProbeRouteDeps): void {
       if (!reply.raw.writableEnded) cancel.abort(new Error('client went away'));
     };
     reply.raw.once('close', onClose);
+    const release = deps.drain.hold(cancel);
     try {
       const resolved = await resolveChecked(host, policy, deps.resolver, AbortSignal.any([cancel.signal, AbortSignal.timeout(timeoutMs)]));
       const target = makeTarget({
@@ -219,10 +226,13 @@ export function probeRoute(app: FastifyInstance, deps: ProbeRouteDeps): void {
         throw resolved;
       };
       const result = await deps.probe(target, { timeoutMs, signal: cancel.signal, resolver: failingResolver });
+      // Cut short by the shutdown: not a verdict about the server.
+      if (cancel.signal.reason instanceof ShuttingDown) throw shuttingDown();
       // Pinned for safety, but the caller asked about a name: do not echo the pinning back.
       if (!isIP(host)) delete result.target.addresses;
       return result;
     } finally {
+      release();
       inFlight--;
       reply.raw.removeListener('close', onClose);
     }

@@ -22,29 +22,33 @@ export type TrustVerdict = (
    * validating receiver ignores it.
    */
   path: ParsedCert[];
+  /** The trust store's certificate the path ends at (may be the last of `path`), when trusted. */
+  anchor: X509Certificate | null;
 };
 
 const MAX_DEPTH = 10;
 
 export function judgeChain(served: readonly ParsedCert[], store: TrustStore): TrustVerdict {
   const leaf = served[0];
-  if (!leaf) return { kind: 'untrusted', message: 'the server sent no certificate', path: [] };
+  if (!leaf) return { kind: 'untrusted', message: 'the server sent no certificate', path: [], anchor: null };
   const unused = served.slice(1);
   const path: ParsedCert[] = [leaf];
   let cur: ParsedCert = leaf;
   for (let depth = 0; depth < MAX_DEPTH; depth++) {
-    if (store.has(cur.node)) return { kind: 'trusted', path };
+    if (store.has(cur.node)) return { kind: 'trusted', path, anchor: cur.node };
     if (cur.selfSigned) {
-      if (cur === leaf) return { kind: 'self_signed', path };
+      if (cur === leaf) return { kind: 'self_signed', path, anchor: null };
       return {
         kind: 'untrusted',
         message: `the chain ends at the root "${windowsDn(cur.subjectRdns)}", which is not a trusted root`,
         path,
+        anchor: null,
       };
     }
     // A trusted root that issued this one wins over whatever else was sent (trusted-first,
     // as OpenSSL and Windows do): an old cross-signed copy of the root sent along is ignored.
-    if (trustedRootOf(cur.node, store)) return { kind: 'trusted', path };
+    const root = trustedRootOf(cur.node, store);
+    if (root) return { kind: 'trusted', path, anchor: root };
     const next: ParsedCert | undefined = unused.find((c) => issuedBy(cur.node, c.node));
     if (next) {
       unused.splice(unused.indexOf(next), 1);
@@ -52,9 +56,9 @@ export function judgeChain(served: readonly ParsedCert[], store: TrustStore): Tr
       cur = next;
       continue;
     }
-    return { ...missingIssuer(cur, cur === leaf, store), path };
+    return { ...missingIssuer(cur, cur === leaf, store), path, anchor: null };
   }
-  return { kind: 'untrusted', message: `no trusted root within ${MAX_DEPTH} certificates`, path };
+  return { kind: 'untrusted', message: `no trusted root within ${MAX_DEPTH} certificates`, path, anchor: null };
 }
 
 function trustedRootOf(c: X509Certificate, store: TrustStore): X509Certificate | undefined {
@@ -78,6 +82,16 @@ function missingIssuer(cur: ParsedCert, isLeaf: boolean, store: TrustStore): Mis
     return {
       kind: 'incomplete',
       message: `the server sent only its own certificate; its issuer "${issuer}"${where} is missing: install the intermediate certificate(s) on the server`,
+    };
+  }
+  // Public CAs never issue server certificates straight from a root, so a lone leaf most
+  // likely lacks its intermediate; the other possibility is a private CA, which no sender trusts.
+  if (isLeaf) {
+    return {
+      kind: 'incomplete',
+      message:
+        `the server sent only its own certificate; its issuer "${issuer}" was not sent and is not a trusted root: ` +
+        'install the intermediate certificate(s) on the server, or, if it comes from a private CA, the sender does not trust that CA',
     };
   }
   return {

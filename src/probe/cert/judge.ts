@@ -2,11 +2,14 @@
  * The certificate verdict: every problem of the served chain as its own reason, so one
  * result lists them all (name, trust, dates, key, signature, pin). Pure given a clock.
  */
+import type { X509Certificate } from 'node:crypto';
 import { reason } from '../reasons.js';
 import type { CertificateFacts, ChainEntry, NameMatch, Reason } from '../types.js';
 import { judgeChain } from './chain.js';
-import { matchIdentity } from './identity.js';
-import type { ParsedCert } from './parse.js';
+import { matchIdentity, presentedName } from './identity.js';
+import { opensslReason, type OpenSslVerdict } from './openssl-verdict.js';
+import { parseCertificate, type ParsedCert } from './parse.js';
+import { pathRuleReasons } from './path-rules.js';
 import type { TrustStore } from './trust-store.js';
 import { tlsCertificateName, windowsDn } from './windows-dn.js';
 
@@ -51,7 +54,12 @@ export function certificateFacts(c: ParsedCert, now: Date): CertificateFacts {
 function nameReasons(leaf: ParsedCert, expect: readonly string[]): { names: NameMatch[]; reasons: Reason[] } {
   const names: NameMatch[] = [];
   const reasons: Reason[] = [];
-  const sans = leaf.dnsNames.length ? leaf.dnsNames.join(';') : 'none';
+  const ids = [...leaf.dnsNames, ...leaf.otherIds];
+  const sans = ids.length ? ids.join(';') : 'none';
+  const unusable = leaf.dnsNames.filter((d) => presentedName(d) === null);
+  const bad = unusable.length
+    ? `; ${unusable.map((d) => JSON.stringify(d)).join(', ')} ${unusable.length > 1 ? 'are' : 'is'} not a plain ASCII host name, so validators match nothing against it (they do not trim or IDNA-map what a certificate says)`
+    : '';
   for (const name of expect) {
     const outcome = matchIdentity(name, leaf);
     if (outcome.kind === 'match') {
@@ -59,15 +67,15 @@ function nameReasons(leaf: ParsedCert, expect: readonly string[]): { names: Name
     } else if (outcome.kind === 'cn_only') {
       names.push({ name, matched: true, via: outcome.via });
       reasons.push(
-        reason('cert_name_cn_only', `"${name}" matches only the subject ${outcome.via}; the certificate has no DNS subjectAltName, which strict receivers require`),
+        reason('cert_name_cn_only', `"${name}" matches only the subject ${outcome.via}; the certificate has no DNS, SRV or URI subjectAltName, and strict receivers require a DNS one`),
       );
     } else {
       names.push({ name, matched: false, via: null });
       const cn = outcome.cnWouldMatch
-        ? `; the subject CN matches, but the CN does not count when the certificate has DNS subjectAltNames (RFC 9525)`
+        ? `; the subject CN matches, but the CN does not count when the certificate has DNS, SRV or URI subjectAltNames (RFC 9525)`
         : '';
       reasons.push(
-        reason('cert_name_mismatch', `"${name}" is not covered by the certificate's names (alternate names: ${sans}; subject ${windowsDn(leaf.subjectRdns)})${cn}`),
+        reason('cert_name_mismatch', `"${name}" is not covered by the certificate's names (alternate names: ${sans}; subject ${windowsDn(leaf.subjectRdns)})${cn}${bad}`),
       );
     }
   }
@@ -75,14 +83,15 @@ function nameReasons(leaf: ParsedCert, expect: readonly string[]): { names: Name
 }
 
 function which(c: ParsedCert, leaf: ParsedCert): string {
-  return c === leaf ? 'the certificate' : `the intermediate "${windowsDn(c.subjectRdns)}"`;
+  if (c === leaf) return 'the certificate';
+  return c.selfSigned ? `the root "${windowsDn(c.subjectRdns)}"` : `the intermediate "${windowsDn(c.subjectRdns)}"`;
 }
 
-function dateReasons(served: readonly ParsedCert[], now: Date, warnDays: number): Reason[] {
+/** Every certificate of the path, the trust anchor included: validators refuse an expired root too. */
+function dateReasons(chain: readonly ParsedCert[], now: Date, warnDays: number): Reason[] {
   const reasons: Reason[] = [];
-  const leaf = served[0]!;
-  for (const c of served) {
-    if (c !== leaf && c.selfSigned) continue;
+  const leaf = chain[0]!;
+  for (const c of chain) {
     const from = new Date(c.node.validFrom);
     const to = new Date(c.node.validTo);
     const days = Math.floor((to.getTime() - now.getTime()) / DAY);
@@ -118,10 +127,32 @@ export function normalizeThumbprint(text: string): string {
   return text.replace(/[^0-9a-fA-F]/g, '').toUpperCase();
 }
 
-export function judgeCertificate(served: readonly ParsedCert[], store: TrustStore, policy: CertPolicy, now: Date): CertVerdict {
+/** The path with the trust anchor it ends at, when that is not already its last certificate. */
+function withAnchor(path: ParsedCert[], anchor: X509Certificate | null): ParsedCert[] {
+  const last = path[path.length - 1];
+  if (!anchor || !last || anchor.fingerprint256 === last.node.fingerprint256) return path;
+  try {
+    return [...path, parseCertificate(anchor.raw)];
+  } catch {
+    return path; // a store certificate our decoder cannot read: OpenSSL's verdict still covers it
+  }
+}
+
+/**
+ * `openssl` is the handshake's own verdict on the path, computed against the same trust store
+ * (`store` must be the one the connection was given): whatever it refuses is never OK.
+ */
+export function judgeCertificate(
+  served: readonly ParsedCert[],
+  store: TrustStore,
+  policy: CertPolicy,
+  now: Date,
+  openssl: OpenSslVerdict | null = null,
+): CertVerdict {
   const leaf = served[0]!;
   const { names, reasons } = nameReasons(leaf, policy.expect);
   const trust = judgeChain(served, store);
+  const full = withAnchor(trust.path, trust.anchor);
   if (trust.kind === 'self_signed') {
     reasons.push(reason('cert_self_signed', `the certificate "${windowsDn(leaf.subjectRdns)}" is self-signed, so no sender can trust it`));
   } else if (trust.kind === 'untrusted') {
@@ -129,7 +160,9 @@ export function judgeCertificate(served: readonly ParsedCert[], store: TrustStor
   } else if (trust.kind === 'incomplete') {
     reasons.push(reason('cert_chain_incomplete', trust.message));
   }
-  reasons.push(...dateReasons(trust.path, now, policy.warnDays), ...strengthReasons(trust.path));
+  reasons.push(...pathRuleReasons(full), ...dateReasons(full, now, policy.warnDays), ...strengthReasons(trust.path));
+  const refused = opensslReason(openssl, reasons);
+  if (refused) reasons.push(refused);
   if (policy.thumbprint !== undefined && normalizeThumbprint(policy.thumbprint) !== leaf.thumbprint) {
     reasons.push(
       reason('cert_thumbprint_mismatch', `served thumbprint ${leaf.thumbprint} is not the pinned ${normalizeThumbprint(policy.thumbprint)}`),

@@ -4,6 +4,7 @@
  */
 import { X509Certificate, createHash } from 'node:crypto';
 import { AsnCertificate, AsnConvert, x509, type AsnName } from './x509.js';
+import { decodeExtensions, type Extensions } from './extensions.js';
 import { canonicalIp } from './identity.js';
 import type { Rdn } from './windows-dn.js';
 
@@ -22,6 +23,11 @@ export interface ParsedCert {
   commonNames: string[];
   dnsNames: string[];
   ipAddresses: string[];
+  /** URI and SRV identifiers ("URI:…", "SRV:…"): with these, the CN is never an identity (RFC 9525). */
+  otherIds: string[];
+  /** X.509 version as written (1 or 3). */
+  version: number;
+  extensions: Extensions;
   signature: SignatureAlgorithm;
   keyType: string;
   keyBits: number | null;
@@ -52,9 +58,25 @@ const SIGNATURES: Record<string, [string, boolean]> = {
   '1.3.101.113': ['Ed448', false],
 };
 
-export function signatureAlgorithm(oid: string): SignatureAlgorithm {
+const RSASSA_PSS = '1.2.840.113549.1.1.10';
+
+/** `pssHash`: the hash named in RSASSA-PSS parameters (SHA-1 when they are absent, RFC 4055). */
+export function signatureAlgorithm(oid: string, pssHash?: string): SignatureAlgorithm {
+  if (oid === RSASSA_PSS && pssHash) {
+    return { oid, name: `rsassaPss with ${pssHash}`, weak: /^(SHA-1|MD5|MD2)$/i.test(pssHash) };
+  }
   const [name, weak] = SIGNATURES[oid] ?? [`OID.${oid}`, false];
   return { oid, name, weak };
+}
+
+/** The hash of an RSASSA-PSS signature, or undefined if it cannot be told. */
+function pssHash(peculiar: x509.X509Certificate): string | undefined {
+  try {
+    const alg = peculiar.signatureAlgorithm;
+    return alg.name === 'RSA-PSS' ? alg.hash.name : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const CURVE_BITS: Record<string, number> = {
@@ -77,7 +99,8 @@ export function parseCertificate(der: Buffer): ParsedCert {
   const asn = AsnConvert.parse(der, AsnCertificate);
   const peculiar = new x509.X509Certificate(new Uint8Array(der));
   const subjectRdns = rdns(asn.tbsCertificate.subject);
-  const sanItems = subjectAltNames(peculiar, node);
+  const extensions = decodeExtensions(asn, peculiar, node);
+  const sanItems = extensions.altNames;
   const aia = peculiar.getExtension(x509.AuthorityInfoAccessExtension);
   const key = node.publicKey;
   const details = key.asymmetricKeyDetails ?? {};
@@ -96,7 +119,10 @@ export function parseCertificate(der: Buffer): ParsedCert {
     ipAddresses: sanItems
       .filter((n) => n.type === 'ip')
       .map((n) => canonicalIp(n.value) ?? n.value),
-    signature: signatureAlgorithm(asn.signatureAlgorithm.algorithm),
+    otherIds: sanItems.filter((n) => n.type === 'uri' || n.type === 'srv').map((n) => `${n.type.toUpperCase()}:${n.value}`),
+    version: asn.tbsCertificate.version + 1,
+    extensions,
+    signature: signatureAlgorithm(asn.signatureAlgorithm.algorithm, pssHash(peculiar)),
     keyType: (key.asymmetricKeyType ?? 'unknown').toUpperCase(),
     keyBits,
     caIssuers: (aia?.caIssuers ?? []).filter((n) => n.type === 'url').map((n) => n.value),
@@ -107,29 +133,20 @@ export function parseCertificate(der: Buffer): ParsedCert {
 }
 
 /**
- * SAN entries. @peculiar/x509 refuses some GeneralName forms (otherName, x400Address); then
- * fall back to Node's text rendering, which lists DNS and IP entries all the same.
+ * Issued by itself and signed by its own key, whatever its keyUsage or authorityKeyIdentifier
+ * say: Exchange's own certificate has no keyCertSign, which checkIssued() would demand.
  */
-function subjectAltNames(peculiar: x509.X509Certificate, node: X509Certificate): Array<{ type: string; value: string }> {
-  try {
-    return [...(peculiar.getExtension(x509.SubjectAlternativeNameExtension)?.names.items ?? [])];
-  } catch {
-    return (node.subjectAltName ?? '')
-      .split(/,\s*/)
-      .map((item) => /^(DNS|IP Address):(.*)$/.exec(item))
-      .filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => ({ type: m[1] === 'DNS' ? 'dns' : 'ip', value: m[2] ?? '' }));
-  }
-}
-
-/** Issued by itself and signed by its own key. */
 export function isSelfSigned(c: X509Certificate): boolean {
-  return c.subject === c.issuer && c.checkIssued(c) && safeVerify(c, c);
+  return c.subject === c.issuer && safeVerify(c, c);
 }
 
-/** Does `issuer` plausibly issue `c` and does its key verify c's signature? */
+/**
+ * Is `issuer` named as c's issuer and does its key verify c's signature? Not checkIssued(),
+ * which also demands keyCertSign: an issuer without it is still the issuer, and the path
+ * rules say what is wrong with it instead of calling it missing.
+ */
 export function issuedBy(c: X509Certificate, issuer: X509Certificate): boolean {
-  return c.issuer === issuer.subject && c.checkIssued(issuer) && safeVerify(c, issuer);
+  return c.issuer === issuer.subject && safeVerify(c, issuer);
 }
 
 function safeVerify(c: X509Certificate, issuer: X509Certificate): boolean {

@@ -20,7 +20,17 @@ t.test('RFC 9525 DNS-ID matching table', async (t) => {
     ['SERVER1.domain.com', 'hybrid.domain.com', false, 'the seed: server FQDN'],
     ['xn--bcher-kva.example', 'bücher.example', true, 'IDNA: U-label reference against A-label SAN'],
     ['*.xn--bcher-kva.example', 'mail.bücher.example', true, 'IDNA under a wildcard'],
-    ['bücher.example', 'bücher.example', true, 'U-label in SAN (non-conforming) still compared in A-label form'],
+    // Presented names are compared as the certificate has them: only LDH ASCII counts, no
+    // trimming or IDNA mapping (issue 9; this case matched before).
+    ['bücher.example', 'bücher.example', false, 'a U-label in a SAN is not a DNS-ID (no IDNA mapping of presented names)'],
+    ['hybrid.domain.com ', 'hybrid.domain.com', false, 'trailing space is not trimmed'],
+    [' hybrid.domain.com', 'hybrid.domain.com', false, 'leading space is not trimmed'],
+    ['hy\u00adbrid.domain.com', 'hybrid.domain.com', false, 'soft hyphen (0xAD) is not mapped away'],
+    ['hybrid.dom\u00aain.com', 'hybrid.domain.com', false, 'feminine ordinal (0xAA) is not mapped to a'],
+    ['HYBRİD.domain.com', 'hybrid.domain.com', false, 'dotted capital I is not case-folded'],
+    ['hybrid_x.domain.com', 'hybrid_x.domain.com', false, 'underscore is not LDH'],
+    ['*.domain.com ', 'hybrid.domain.com', false, 'wildcard with trailing space'],
+    ['hybrid.domain.com..', 'hybrid.domain.com', false, 'two trailing dots'],
     ['mail.example.com', 'mail.example.co', false, 'suffix'],
     ['ail.example.com', 'mail.example.com', false, 'prefix'],
   ];
@@ -60,4 +70,12 @@ t.test('matchIdentity: SANs, CN fallback and IP references', async (t) => {
   t.same(matchIdentity('0:0:0:0:0:0:0:1', withIp), { kind: 'match', via: 'IP:::1' });
   t.equal(matchIdentity('127.0.0.2', withIp).kind, 'mismatch', 'an IP reference never matches a DNS-ID or CN');
   t.equal(matchIdentity('not a name', cnOnly).kind, 'mismatch');
+
+  // RFC 9525 §6.3: the CN is a fallback only when there is no DNS, SRV or URI identifier.
+  const uriAndCn = { dnsNames: [], ipAddresses: [], commonNames: ['mail.example.com'], otherIds: ['URI:https://mail.example.com/'] };
+  t.same(matchIdentity('mail.example.com', uriAndCn), { kind: 'mismatch', cnWouldMatch: 'mail.example.com' }, 'a URI SAN rules the CN out');
+  const srvAndCn = { ...uriAndCn, otherIds: ['SRV:_smtp.mail.example.com'] };
+  t.equal(matchIdentity('mail.example.com', srvAndCn).kind, 'mismatch', 'an SRV SAN rules the CN out');
+  t.same(matchIdentity('mail.example.com', { ...cnOnly, commonNames: ['mail.example.com '] }), { kind: 'mismatch', cnWouldMatch: null }, 'nor is a CN trimmed');
+  t.same(matchIdentity(' Bücher.Example. ', { dnsNames: ['xn--bcher-kva.example'], ipAddresses: [], commonNames: [] }), { kind: 'match', via: 'DNS:xn--bcher-kva.example' }, 'the typed name is converted to an A-label');
 });
