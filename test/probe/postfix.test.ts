@@ -85,7 +85,7 @@ if (missing && inCi) {
     });
 
     t.test("Exchange's self-signed CN=SERVER1 (keyUsage without keyCertSign)", async (t) => {
-      // Needs the verdict fix of branch h4-verdict (self-signed by signature): today cert_untrusted.
+      // Self-signed by its signature, although its keyUsage lacks keyCertSign.
       t.same(codes(self!), ['cert_name_mismatch', 'cert_self_signed']);
       t.equal(self!.status, 'critical');
       t.equal(self!.addresses[0]?.certificate?.thumbprint, exchange.thumbprint);
