@@ -41,6 +41,7 @@ function addressBlock(a: AddressResult): string[] {
   };
   row('greeting', a.smtp.greeting);
   row('EHLO host', a.smtp.ehloHost);
+  if (a.smtp.tlsEhloHost !== undefined && a.smtp.tlsEhloHost !== a.smtp.ehloHost) row('EHLO host (TLS)', a.smtp.tlsEhloHost);
   if (a.smtp.discardedBytes) row('discarded', `${a.smtp.discardedBytes} plaintext bytes sent after the STARTTLS 220`);
   if (a.tls) row('TLS', `${a.tls.protocol ?? '?'} ${a.tls.cipher ?? ''}, SNI ${a.tls.servername ?? '(none)'}`);
   const c = a.certificate;
@@ -63,7 +64,8 @@ function addressBlock(a: AddressResult): string[] {
   }
   const t = a.timings;
   out.push(
-    `  ${'timings (ms)'.padEnd(19)}connect ${ms(t.connectMs)}, greeting ${ms(t.greetingMs)}, EHLO ${ms(t.ehloMs)}, STARTTLS ${ms(t.starttlsMs)}, TLS ${ms(t.tlsMs)}, total ${ms(t.totalMs)}`,
+    `  ${'timings (ms)'.padEnd(19)}connect ${ms(t.connectMs)}, greeting ${ms(t.greetingMs)}, EHLO ${ms(t.ehloMs)}, STARTTLS ${ms(t.starttlsMs)}, TLS ${ms(t.tlsMs)}, ` +
+      `${t.tlsEhloMs === undefined ? '' : `EHLO over TLS ${ms(t.tlsEhloMs)}, `}total ${ms(t.totalMs)}`,
   );
   return out;
 }

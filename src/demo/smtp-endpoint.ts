@@ -1,6 +1,7 @@
 /**
  * A small scriptable SMTP endpoint, for the demo and the tests. By default it behaves like a
- * well-mannered MTA (greeting, EHLO with STARTTLS, 220, TLS on the same socket, QUIT); every
+ * well-mannered MTA (greeting, EHLO with STARTTLS, 220, TLS on the same socket, EHLO again
+ * over TLS without STARTTLS, QUIT); every
  * step can be replaced by a string to send or by a whole script for hostile behaviour.
  * It serves whatever certificate it is given (weak ones included): never a real mail server.
  */
@@ -21,6 +22,8 @@ export interface FakeSmtpOptions {
   greeting?: string | null;
   /** Reply to EHLO. */
   ehlo?: string;
+  /** Reply to EHLO over TLS after STARTTLS; by default the EHLO reply without its STARTTLS line. */
+  tlsEhlo?: string;
   /** Reply to STARTTLS; the upgrade follows only if it starts with 220. */
   starttls?: string;
   /** Bytes sent in the same write as the STARTTLS reply, before the handshake (injection). */
@@ -34,7 +37,7 @@ export interface FakeSmtpOptions {
   script?: (socket: net.Socket) => void;
   /** After the 220 to STARTTLS: take the plain socket instead of starting TLS on it. */
   instead?: (plain: net.Socket) => void;
-  /** Once TLS is up: take the TLS socket instead of the usual EHLO/QUIT handling. */
+  /** Once TLS is up: take the TLS socket instead of the usual EHLO/QUIT handling (after STARTTLS the client EHLOs again). */
   onSecure?: (secure: tls.TLSSocket) => void;
 }
 
@@ -57,6 +60,12 @@ export interface FakeSmtp {
 export const EXCHANGE_GREETING =
   '220 SERVER1.domain.com Microsoft ESMTP MAIL Service ready at Fri, 14 Apr 2017 13:07:17 -0400\r\n';
 export const DEFAULT_EHLO = '250-fake.test Hello\r\n250-SIZE 37748736\r\n250-PIPELINING\r\n250-STARTTLS\r\n250 8BITMIME\r\n';
+
+/** An EHLO reply with the STARTTLS line taken out: what a server offers once TLS is up. */
+export function withoutStarttls(reply: string): string {
+  const kept = reply.split('\r\n').filter((l) => l !== '' && !/^\d{3}[ -]STARTTLS\s*$/i.test(l));
+  return kept.map((l, i) => `${l.slice(0, 3)}${i === kept.length - 1 ? ' ' : '-'}${l.slice(4)}\r\n`).join('');
+}
 
 function lines(socket: net.Socket | tls.TLSSocket, onLine: (line: string) => void): void {
   let buf = '';
@@ -106,7 +115,7 @@ export async function fakeSmtp(o: FakeSmtpOptions = {}): Promise<FakeSmtp> {
     lines(t, (line) => {
       received.push(line);
       const verb = line.split(' ')[0]?.toUpperCase();
-      if (verb === 'EHLO') t.write(o.ehlo ?? DEFAULT_EHLO);
+      if (verb === 'EHLO') t.write(greet ? (o.ehlo ?? DEFAULT_EHLO) : (o.tlsEhlo ?? withoutStarttls(o.ehlo ?? DEFAULT_EHLO)));
       else if (verb === 'QUIT') t.end('221 bye\r\n');
       else t.write('500 unrecognised\r\n');
     });

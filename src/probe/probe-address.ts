@@ -1,6 +1,6 @@
 /**
  * One address of a target, end to end: connect, greeting, EHLO, STARTTLS, TLS handshake,
- * certificate verdict, QUIT. Returns a result for anything the peer does; never throws.
+ * certificate verdict, EHLO over TLS, QUIT. Returns a result for anything the peer does; never throws.
  */
 import type { X509Certificate } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -12,6 +12,7 @@ import { trustStore } from './cert/trust-store.js';
 import { exchangeOnlineHint, reason, statusOf } from './reasons.js';
 import { remediation } from './remediation.js';
 import { ProbeFailure, SmtpConnection, type Phase } from './smtp/connection.js';
+import { readEhlo, type EhloFacts } from './smtp/ehlo.js';
 import { describeReply, type Reply } from './smtp/reply-parser.js';
 import type { AddressResult, ProbeTarget, Reason, SmtpFacts, Timings, TlsFacts } from './types.js';
 
@@ -88,27 +89,32 @@ export async function probeAddress(
     remediation: [],
   };
   const conn = new SmtpConnection(signal);
+  /** How many reasons the dialogue up to the certificate verdict gave (-1: never got there). */
+  let judged = -1;
   const expectReply = async (phase: Phase, ok: number, failCode: Reason['code'], what: string): Promise<Reply> => {
     const reply = await conn.read(phase);
     if (reply.code !== ok) throw new ProbeFailure(failCode, `${what} answered ${describeReply(reply)}`);
     return reply;
   };
-  const dialogue = async () => {
+  const ehlo = async (phase: 'ehlo' | 'tlsEhlo', what: string): Promise<EhloFacts> => {
+    conn.send(`EHLO ${target.ehloName}`);
+    return readEhlo(await expectReply(phase, 250, 'ehlo_rejected', what));
+  };
+  const dialogue = async (): Promise<EhloFacts> => {
     const greeting = await expectReply('greeting', 220, 'greeting_rejected', 'the greeting');
     smtp.greeting = describeReply(greeting, MAX_TEXT);
     lap('greetingMs');
-    conn.send(`EHLO ${target.ehloName}`);
-    const ehlo = await expectReply('ehlo', 250, 'ehlo_rejected', 'EHLO');
-    smtp.ehloHost = (ehlo.lines[0] ?? '').trim().split(/\s+/)[0]?.slice(0, 255) ?? '';
-    smtp.extensions = ehlo.lines.slice(1, 101).map((l) => l.trim().slice(0, 200));
+    const facts = await ehlo('ehlo', 'EHLO');
+    smtp.ehloHost = facts.host;
+    smtp.extensions = facts.extensions;
     lap('ehloMs');
+    return facts;
   };
   try {
     await conn.connect(address, target.port, target.source);
     lap('connectMs');
     if (!target.implicitTls) {
-      await dialogue();
-      if (!smtp.extensions.some((e) => /^STARTTLS$/i.test(e.split(/\s+/)[0] ?? ''))) {
+      if (!(await dialogue()).starttls) {
         throw new ProbeFailure('starttls_not_offered', `the EHLO reply of ${smtp.ehloHost || address} does not offer STARTTLS`);
       }
       conn.send('STARTTLS');
@@ -121,9 +127,19 @@ export async function probeAddress(
     const socket = conn.tlsSocket!;
     result.tls = tlsFacts(socket, target.sni);
     judgeTls(result, socket, target, now());
-    // Over implicit TLS the greeting and EHLO come after the handshake; their failures are
-    // reported alongside the certificate verdict, which is already made.
+    judged = result.reasons.length;
+    // What follows the handshake is judged alongside the certificate verdict, already made.
+    // Over implicit TLS the greeting and EHLO come now; after STARTTLS the session starts
+    // over (RFC 3207 §4.2) and a sender must EHLO again before it can send: a server that
+    // fails here takes no mail, whatever its certificate.
     if (target.implicitTls) await dialogue();
+    else {
+      mark = performance.now();
+      const again = await ehlo('tlsEhlo', 'EHLO after the TLS handshake');
+      smtp.tlsEhloHost = again.host;
+      smtp.tlsExtensions = again.extensions;
+      lap('tlsEhloMs');
+    }
   } catch (e) {
     result.reasons.push(
       e instanceof ProbeFailure ? reason(e.code, e.message, e.local) : reason('probe_error', `internal error: ${String(e)}`),
@@ -133,7 +149,10 @@ export async function probeAddress(
   }
   timings.totalMs = Math.round((performance.now() - start) * 10) / 10;
   result.status = statusOf(result.reasons);
-  result.exchangeOnline = exchangeOnlineHint(result.reasons);
+  // A sender checks the certificate right after the handshake and stops there if it fails:
+  // what goes wrong after it is what Exchange Online reports only when the certificate passed.
+  const beforeAfterTls = judged >= 0 ? exchangeOnlineHint(result.reasons.slice(0, judged)) : null;
+  result.exchangeOnline = beforeAfterTls ?? exchangeOnlineHint(result.reasons);
   result.remediation = remediation(result.reasons, result.certificate, result.names);
   return result;
 }

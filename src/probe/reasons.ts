@@ -14,41 +14,45 @@ interface ReasonInfo {
   exchangeOnline?: ExchangeOnlineHint;
 }
 
-const cannotConnect = (detail: string): ExchangeOnlineHint => ({
-  code: '451 4.4.317',
-  msg: `Cannot connect to remote server [${detail}]`,
+/*
+ * Exchange Online's words for a connector deferral. The status codes and the texts are those of
+ * Microsoft's "Mail flow intelligence" documentation; a `[Message=…]` detail is verbatim only
+ * for STARTTLS and SubjectMismatch (seen in message traces). The other details are our names for
+ * the Windows chain errors (see README). Which code it picks for each of our reasons is our reading.
+ */
+const timedOut: ExchangeOnlineHint = { code: '450 4.4.315', msg: 'Connection timed out' };
+const cannotConnect = (detail?: string): ExchangeOnlineHint => ({
+  code: '450 4.4.317',
+  msg: `Cannot connect to remote server${detail ? ` [Message=${detail}]` : ''}`,
 });
-const certFailed = (msg: string): ExchangeOnlineHint => ({
+const certFailed = (detail?: string): ExchangeOnlineHint => ({
   code: '450 4.7.320',
-  msg: `Certificate validation failed; MSG=${msg}`,
+  msg: `Certificate validation failed${detail ? ` [Message=${detail}]` : ''}`,
 });
 
 export const REASONS = {
-  dns_error: { severity: 'critical', exchangeOnline: { code: '451 4.4.312', msg: 'DNS query failed' } },
-  connect_refused: { severity: 'critical', exchangeOnline: { code: '451 4.4.316', msg: 'Connection refused' } },
-  connect_timeout: { severity: 'critical', exchangeOnline: { code: '451 4.4.315', msg: 'Connection timed out' } },
-  connection_closed: { severity: 'critical', exchangeOnline: { code: '451 4.4.318', msg: 'Connection closed abruptly' } },
-  greeting_timeout: { severity: 'critical', exchangeOnline: { code: '451 4.4.315', msg: 'Connection timed out' } },
-  greeting_rejected: { severity: 'critical', exchangeOnline: cannotConnect('greeting rejected') },
-  ehlo_rejected: { severity: 'critical', exchangeOnline: cannotConnect('EHLO rejected') },
-  smtp_timeout: { severity: 'critical', exchangeOnline: { code: '451 4.4.315', msg: 'Connection timed out' } },
-  smtp_protocol_error: { severity: 'critical', exchangeOnline: cannotConnect('protocol error') },
-  starttls_not_offered: {
-    severity: 'critical',
-    exchangeOnline: cannotConnect('Message=451 5.7.3 STARTTLS is required to send mail'),
-  },
-  starttls_rejected: { severity: 'critical', exchangeOnline: cannotConnect('STARTTLS rejected') },
-  tls_handshake_failed: { severity: 'critical', exchangeOnline: cannotConnect('TLS negotiation failed') },
-  tls_handshake_timeout: { severity: 'critical', exchangeOnline: { code: '451 4.4.315', msg: 'Connection timed out' } },
+  dns_error: { severity: 'critical', exchangeOnline: { code: '450 4.4.312', msg: 'DNS query failed' } },
+  connect_refused: { severity: 'critical', exchangeOnline: { code: '450 4.4.316', msg: 'Connection refused' } },
+  connect_timeout: { severity: 'critical', exchangeOnline: timedOut },
+  connection_closed: { severity: 'critical', exchangeOnline: { code: '450 4.4.318', msg: 'Connection was closed abruptly' } },
+  greeting_timeout: { severity: 'critical', exchangeOnline: timedOut },
+  greeting_rejected: { severity: 'critical', exchangeOnline: cannotConnect() },
+  ehlo_rejected: { severity: 'critical', exchangeOnline: cannotConnect() },
+  smtp_timeout: { severity: 'critical', exchangeOnline: timedOut },
+  smtp_protocol_error: { severity: 'critical', exchangeOnline: cannotConnect() },
+  starttls_not_offered: { severity: 'critical', exchangeOnline: cannotConnect('451 5.7.3 STARTTLS is required to send mail') },
+  starttls_rejected: { severity: 'critical', exchangeOnline: cannotConnect() },
+  tls_handshake_failed: { severity: 'critical', exchangeOnline: cannotConnect() },
+  tls_handshake_timeout: { severity: 'critical', exchangeOnline: timedOut },
   cert_name_mismatch: { severity: 'critical', exchangeOnline: certFailed('SubjectMismatch') },
   cert_expired: { severity: 'critical', exchangeOnline: certFailed('CertificateExpired') },
   cert_not_yet_valid: { severity: 'critical', exchangeOnline: certFailed('CertificateNotYetValid') },
   cert_self_signed: { severity: 'critical', exchangeOnline: certFailed('UntrustedRoot') },
   cert_untrusted: { severity: 'critical', exchangeOnline: certFailed('UntrustedRoot') },
   cert_chain_incomplete: { severity: 'critical', exchangeOnline: certFailed('PartialChain') },
-  cert_chain_invalid: { severity: 'critical', exchangeOnline: { code: '450 4.7.320', msg: 'Certificate validation failed' } },
+  cert_chain_invalid: { severity: 'critical', exchangeOnline: certFailed() },
   cert_weak_signature: { severity: 'critical', exchangeOnline: certFailed('WeakSignature') },
-  tls_version_too_low: { severity: 'critical', exchangeOnline: cannotConnect('TLS negotiation failed') },
+  tls_version_too_low: { severity: 'critical', exchangeOnline: cannotConnect() },
   cert_thumbprint_mismatch: { severity: 'critical' },
   probe_error: { severity: 'unknown' },
   cert_name_cn_only: { severity: 'warning' },

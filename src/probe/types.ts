@@ -52,6 +52,8 @@ export interface Timings {
   ehloMs?: number;
   starttlsMs?: number;
   tlsMs?: number;
+  /** The EHLO sent again over TLS after STARTTLS (absent for implicit TLS). */
+  tlsEhloMs?: number;
   totalMs: number;
 }
 
@@ -59,7 +61,11 @@ export interface SmtpFacts {
   greeting?: string;
   /** First word of the EHLO reply: which backend server answered. */
   ehloHost?: string;
+  /** EHLO extension lines (the first 100; STARTTLS is looked for in all of them). */
   extensions: string[];
+  /** The EHLO reply over TLS after STARTTLS: the host and extensions a sender really uses. */
+  tlsEhloHost?: string;
+  tlsExtensions?: string[];
   /** Plaintext bytes received after the 220 to STARTTLS and thrown away (RFC 3207 §6). */
   discardedBytes?: number;
 }

@@ -62,12 +62,13 @@ t.test('exit codes follow Nagios: 0 ok, 1 warning, 2 critical', async (t) => {
   t.equal(crit.code, 2);
   t.match(crit.stdout, /^SMTP TLS CRITICAL - hybrid\.domain\.com:\d+: 127\.0\.0\.1 cert_name_mismatch, cert_self_signed \|/);
   t.match(crit.stdout, /x cert_name_mismatch +"hybrid\.domain\.com" is not covered/);
-  t.match(crit.stdout, /Exchange Online would report: 450 4\.7\.320 Certificate validation failed; MSG=SubjectMismatch/);
+  t.match(crit.stdout, /Exchange Online would report: 450 4\.7\.320 Certificate validation failed \[Message=SubjectMismatch\]/);
   t.match(crit.stdout, new RegExp(`thumbprint +${server1.thumbprint}`));
   t.match(crit.stdout, /TlsCertificateName +<I>CN=SERVER1<S>CN=SERVER1/);
   t.match(crit.stdout, /alternate names +SERVER1;SERVER1\.domain\.com/);
   t.match(crit.stdout, /name MISSING +hybrid\.domain\.com/);
   t.match(crit.stdout, /greeting +220 SERVER1\.domain\.com Microsoft ESMTP/);
+  t.match(crit.stdout, /timings \(ms\) +connect \d+, greeting \d+, EHLO \d+, STARTTLS \d+, TLS \d+, EHLO over TLS \d+, total \d+/);
 });
 
 t.test('--starttls on port 465, --implicit-tls elsewhere', async (t) => {

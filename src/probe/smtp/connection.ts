@@ -10,7 +10,7 @@ import { onAbort } from '../abort.js';
 import { localShortage, type ReasonCode } from '../reasons.js';
 import { ReplyParser, type Reply } from './reply-parser.js';
 
-export type Phase = 'connect' | 'greeting' | 'ehlo' | 'starttls' | 'tls' | 'secure' | 'quit';
+export type Phase = 'connect' | 'greeting' | 'ehlo' | 'starttls' | 'tls' | 'secure' | 'tlsEhlo' | 'quit';
 
 export class ProbeFailure extends Error {
   constructor(
@@ -24,14 +24,16 @@ export class ProbeFailure extends Error {
   }
 }
 
+/** Where the dialogue was, as the end of a sentence ("the server closed the connection …"). */
 const PHASE_TEXT: Record<Phase, string> = {
-  connect: 'connecting',
-  greeting: 'waiting for the 220 greeting',
-  ehlo: 'waiting for the reply to EHLO',
-  starttls: 'waiting for the reply to STARTTLS',
-  tls: 'the TLS handshake',
-  secure: 'after the TLS handshake',
-  quit: 'QUIT',
+  connect: 'while connecting',
+  greeting: 'while waiting for the 220 greeting',
+  ehlo: 'while waiting for the reply to EHLO',
+  starttls: 'while waiting for the reply to STARTTLS',
+  tls: 'during the TLS handshake',
+  secure: 'right after the TLS handshake',
+  tlsEhlo: 'while waiting for the reply to EHLO after the TLS handshake',
+  quit: 'during QUIT',
 };
 
 const TIMEOUT_CODE: Record<Phase, ReasonCode> = {
@@ -41,6 +43,7 @@ const TIMEOUT_CODE: Record<Phase, ReasonCode> = {
   starttls: 'smtp_timeout',
   tls: 'tls_handshake_timeout',
   secure: 'smtp_timeout',
+  tlsEhlo: 'smtp_timeout',
   quit: 'smtp_timeout',
 };
 
@@ -64,7 +67,7 @@ export class SmtpConnection {
   private stopWaiting: () => void = () => undefined;
   private localAddress: string | undefined;
   private readonly onAbort = () =>
-    this.fail(new ProbeFailure(TIMEOUT_CODE[this.phase], `deadline reached during ${PHASE_TEXT[this.phase]}`));
+    this.fail(new ProbeFailure(TIMEOUT_CODE[this.phase], `deadline reached ${PHASE_TEXT[this.phase]}`));
   private readonly onData = (chunk: Buffer) => {
     this.parser.push(chunk);
     if (!this.parser.error) return this.settle();
@@ -210,7 +213,7 @@ export class SmtpConnection {
     if (this.phase === 'tls') {
       return new ProbeFailure('tls_handshake_failed', 'the server closed the connection during the TLS handshake');
     }
-    return new ProbeFailure('connection_closed', `the server closed the connection while ${PHASE_TEXT[this.phase]}`);
+    return new ProbeFailure('connection_closed', `the server closed the connection ${PHASE_TEXT[this.phase]}`);
   }
 
   /** A shortage on this machine (descriptors, memory, local ports), in any phase. */
@@ -239,6 +242,6 @@ export class SmtpConnection {
       return new ProbeFailure('connect_timeout', `no TCP connection: ${e.message}`);
     }
     if (this.phase === 'tls') return new ProbeFailure('tls_handshake_failed', `TLS handshake failed: ${e.message}`);
-    return new ProbeFailure('connection_closed', `connection error while ${PHASE_TEXT[this.phase]}: ${e.message}`);
+    return new ProbeFailure('connection_closed', `connection error ${PHASE_TEXT[this.phase]}: ${e.message}`);
   }
 }
