@@ -7,6 +7,7 @@ import { AsnCertificate, AsnConvert, x509, type AsnName } from './x509.js';
 import { decodeExtensions, type Extensions } from './extensions.js';
 import { canonicalIp } from './identity.js';
 import type { Rdn } from './windows-dn.js';
+import { Lru } from '../lru.js';
 
 export interface SignatureAlgorithm {
   oid: string;
@@ -94,7 +95,25 @@ function rdns(name: AsnName): Rdn[] {
 
 const CN = '2.5.4.3';
 
+/**
+ * Decoded certificates by their DER: a service sees the same certificates round after round
+ * (and the same intermediates and roots across targets), and decoding is most of a probe's
+ * CPU. Bounded so that servers sending ever new certificates cannot grow it; a ParsedCert is
+ * never modified once made, so sharing one between results is safe.
+ */
+const parsed = new Lru<string, ParsedCert>(4096);
+
+/** The decoded certificate, from the cache when these exact bytes were decoded before. */
 export function parseCertificate(der: Buffer): ParsedCert {
+  return parsed.getOrSet(der.toString('latin1'), () => decodeCertificate(Buffer.from(der)));
+}
+
+/** For tests: how many decoded certificates are kept. */
+export function parsedCacheSize(): number {
+  return parsed.size;
+}
+
+function decodeCertificate(der: Buffer): ParsedCert {
   const node = new X509Certificate(der);
   const asn = AsnConvert.parse(der, AsnCertificate);
   const peculiar = new x509.X509Certificate(new Uint8Array(der));
