@@ -46,7 +46,8 @@ export interface Config {
   listen: { host: string; port: number };
   logLevel: string;
   concurrency: number;
-  jitterMs: number;
+  /** Window scheduled runs are spread over; null: the interval, at most a minute. */
+  jitterMs: number | null;
   historySize: number;
   targets: ConfiguredTarget[];
   onDemand: OnDemandPolicy;
@@ -60,7 +61,6 @@ export const DEFAULTS = {
   listen: '127.0.0.1:9925',
   logLevel: 'info',
   concurrency: 8,
-  jitterSeconds: 10,
   history: 50,
   schedule: '*/5 * * * *',
   timeoutSeconds: 30,
@@ -269,7 +269,7 @@ function build(raw: RawConfig, source: string, options: ParseOptions): Config {
     listen: listen!,
     logLevel: raw.logLevel ?? DEFAULTS.logLevel,
     concurrency: raw.concurrency ?? DEFAULTS.concurrency,
-    jitterMs: Math.round((raw.jitter ?? DEFAULTS.jitterSeconds) * 1000),
+    jitterMs: raw.jitter === undefined ? null : Math.round(raw.jitter * 1000),
     historySize: raw.history ?? DEFAULTS.history,
     targets,
     onDemand: {

@@ -1,14 +1,15 @@
 /**
- * Runs the configured targets on their cron schedules (node-cron), plus a first round at
+ * Runs the configured targets on their cron schedules (timetable.ts), plus a first round at
  * start and at once for targets added by a reload. One run of a target at a time, a global
- * cap on probes running together, a random delay on scheduled runs to spread load, and each
- * probe under its own deadline. Results go to the store; nothing here knows HTTP or metrics.
+ * cap on probes running together, a stable per-target delay on scheduled runs to spread load,
+ * and each probe under its own deadline. Results go to the store; nothing here knows HTTP or
+ * metrics.
  */
-import cron, { type ScheduledTask } from 'node-cron';
 import type { ConfiguredTarget } from '../config/load.js';
 import type { ProbeOptions, ProbeTarget, Reason, TargetResult } from '../probe/index.js';
 import type { ResultsStore } from '../store/results-store.js';
 import { Semaphore } from './semaphore.js';
+import { Timetable } from './timetable.js';
 
 export type ProbeFn = (target: ProbeTarget, options: ProbeOptions) => Promise<TargetResult>;
 
@@ -24,7 +25,8 @@ export interface SchedulerOptions {
   store: ResultsStore;
   logger: SchedulerLogger;
   concurrency: number;
-  jitterMs: number;
+  /** Width of the window scheduled runs are spread over; null: the interval, up to a minute. */
+  jitterMs: number | null;
 }
 
 export interface ScheduledTarget {
@@ -40,7 +42,6 @@ interface Entry {
   target: ConfiguredTarget;
   /** Identity of the definition: a changed definition is a new entry. */
   key: string;
-  task: ScheduledTask;
 }
 
 export class Scheduler {
@@ -50,12 +51,11 @@ export class Scheduler {
   private readonly stopping = new AbortController();
   private started = false;
   private firstRound: Promise<void> = Promise.resolve();
-
-  private jitterMs: number;
+  private readonly timetable: Timetable;
 
   constructor(private readonly options: SchedulerOptions) {
     this.slots = new Semaphore(options.concurrency);
-    this.jitterMs = options.jitterMs;
+    this.timetable = new Timetable((name) => void this.run(name, 'schedule'), options.logger, options.jitterMs);
   }
 
   /**
@@ -63,15 +63,13 @@ export class Scheduler {
    * two runs (what "stale" is measured against).
    */
   targets(): ScheduledTarget[] {
-    return [...this.entries.values()].map((e) => {
-      const [a, b] = e.task.getNextRuns(2);
-      return {
-        target: e.target,
-        nextRun: this.started ? e.task.getNextRun() : null,
-        intervalSeconds: a && b ? (b.getTime() - a.getTime()) / 1000 : null,
-        running: this.running.has(e.target.name),
-      };
-    });
+    const now = Date.now();
+    return [...this.entries.values()].map(({ target }) => ({
+      target,
+      nextRun: this.timetable.nextRun(target.name, target.schedule, now),
+      intervalSeconds: this.timetable.intervalSeconds(target.schedule, now),
+      running: this.running.has(target.name),
+    }));
   }
 
   /** Resolves when the first round (at start) has finished. */
@@ -83,9 +81,9 @@ export class Scheduler {
     this.slots.resize(n);
   }
 
-  /** Applies to targets scheduled from now on (added or changed by a reload). */
-  setJitter(ms: number): void {
-    this.jitterMs = ms;
+  /** Applies from the next scheduled run on. */
+  setJitter(ms: number | null): void {
+    this.timetable.setJitter(ms);
   }
 
   /**
@@ -100,19 +98,17 @@ export class Scheduler {
     for (const [name, entry] of this.entries) {
       const t = next.get(name);
       if (!t || keyOf(t) !== entry.key) {
-        void entry.task.destroy();
+        this.timetable.remove(name, entry.target.schedule);
         this.entries.delete(name);
         (t ? changed : removed).push(name);
       }
     }
     for (const t of targets) {
       if (this.entries.has(t.name)) continue;
-      this.entries.set(t.name, { target: t, key: keyOf(t), task: this.createTask(t) });
+      this.entries.set(t.name, { target: t, key: keyOf(t) });
+      this.timetable.add(t.name, t.schedule);
       if (!changed.includes(t.name)) added.push(t.name);
-      if (this.started) {
-        void this.entries.get(t.name)!.task.start();
-        void this.run(t.name, 'reload');
-      }
+      if (this.started) void this.run(t.name, 'reload');
     }
     this.options.store.retain(next.keys());
     return { added, removed, changed };
@@ -121,7 +117,7 @@ export class Scheduler {
   start(): void {
     if (this.started || this.stopping.signal.aborted) return;
     this.started = true;
-    for (const e of this.entries.values()) void e.task.start();
+    this.timetable.start();
     this.firstRound = Promise.all([...this.entries.keys()].map((name) => this.run(name, 'start'))).then(() => undefined);
   }
 
@@ -145,7 +141,7 @@ export class Scheduler {
    * Resolves when nothing runs any more.
    */
   async stop(graceMs: number): Promise<void> {
-    for (const e of this.entries.values()) void e.task.destroy();
+    this.timetable.stop();
     this.entries.clear();
     const all = Promise.all([...this.running.values()].map((r) => r.done));
     let timer: NodeJS.Timeout | undefined;
@@ -156,21 +152,6 @@ export class Scheduler {
     clearTimeout(timer);
     this.stopping.abort(new Error('shutting down'));
     await all;
-  }
-
-  private createTask(t: ConfiguredTarget): ScheduledTask {
-    const log = this.options.logger;
-    return cron.createTask(t.schedule, () => this.run(t.name, 'schedule'), {
-      name: t.name,
-      noOverlap: true,
-      maxRandomDelay: this.jitterMs,
-      logger: {
-        info: (m) => log.debug({ target: t.name }, String(m)),
-        warn: (m) => log.warn({ target: t.name }, String(m)),
-        error: (m) => log.error({ target: t.name }, String(m)),
-        debug: (m) => log.debug({ target: t.name }, String(m)),
-      },
-    });
   }
 
   private async execute(name: string, cause: RunCause): Promise<void> {
