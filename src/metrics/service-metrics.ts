@@ -1,13 +1,15 @@
 /**
  * The service's metrics: its own registry (never prom-client's global one) with process
- * metrics and counters, merged at each scrape with a fresh registry of the stored results.
+ * metrics and counters, followed at each scrape by the series of the stored results, kept
+ * rendered per target (result-cache.ts) and brought up to date in the background.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ConfiguredTarget } from '../config/load.js';
 import type { TargetResult } from '../probe/types.js';
 import type { ResultsStore } from '../store/results-store.js';
 import { addBlackboxMetrics } from './blackbox-metrics.js';
-import { addResultMetrics } from './result-metrics.js';
+import { ResultSeriesCache } from './result-cache.js';
+import { addResultMetrics, type ResultEntry } from './result-metrics.js';
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -27,8 +29,13 @@ export class ServiceMetrics {
   readonly contentType = PROMETHEUS_CONTENT_TYPE;
   private readonly base = new Registry();
   private readonly onDemand: Counter<'outcome'>;
+  private readonly results = new ResultSeriesCache();
+  private readonly refresher: NodeJS.Timeout;
 
   constructor(private readonly deps: ServiceMetricsDeps) {
+    // New results are rendered as they come (in slices that yield to requests), not at the scrape.
+    this.refresher = setInterval(() => void this.results.refresh(this.entries()).catch(() => undefined), 1000);
+    this.refresher.unref();
     collectDefaultMetrics({ register: this.base });
     const { store, targets, reload } = deps;
     new Gauge({
@@ -92,21 +99,26 @@ export class ServiceMetrics {
     return renderProbeMetrics(result);
   }
 
-  /** Everything for GET /metrics. */
+  /** Everything for GET /metrics: what one registry of the base and the results would give. */
   async render(): Promise<string> {
-    const results = new Registry();
+    const [base, results] = await Promise.all([this.base.metrics(), this.results.text(this.entries())]);
+    return `${base.replace(/\n$/, '')}\n\n${results}\n`;
+  }
+
+  /** Stop the background rendering. */
+  close(): void {
+    clearInterval(this.refresher);
+  }
+
+  private entries(): ResultEntry[] {
     const configured = new Map(this.deps.targets().map((t) => [t.target.name, t]));
-    addResultMetrics(
-      results,
-      this.deps.store.all().map((rec) => ({
-        name: rec.name,
-        labels: configured.get(rec.name)?.target.labels ?? {},
-        result: rec.latest,
-        thumbprintSince: rec.thumbprintSince,
-        intervalSeconds: configured.get(rec.name)?.intervalSeconds ?? null,
-      })),
-    );
-    return Registry.merge([this.base, results]).metrics();
+    return this.deps.store.all().map((rec) => ({
+      name: rec.name,
+      labels: configured.get(rec.name)?.target.labels ?? {},
+      result: rec.latest,
+      thumbprintSince: rec.thumbprintSince,
+      intervalSeconds: configured.get(rec.name)?.intervalSeconds ?? null,
+    }));
   }
 }
 
