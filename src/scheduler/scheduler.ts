@@ -64,12 +64,22 @@ export class Scheduler {
    */
   targets(): ScheduledTarget[] {
     const now = Date.now();
-    return [...this.entries.values()].map(({ target }) => ({
+    return [...this.entries.values()].map(({ target }) => this.view(target, now));
+  }
+
+  /** One target as targets() has it, or undefined if none is so named. */
+  target(name: string): ScheduledTarget | undefined {
+    const entry = this.entries.get(name);
+    return entry && this.view(entry.target, Date.now());
+  }
+
+  private view(target: ConfiguredTarget, now: number): ScheduledTarget {
+    return {
       target,
       nextRun: this.timetable.nextRun(target.name, target.schedule, now),
       intervalSeconds: this.timetable.intervalSeconds(target.schedule, now),
       running: this.running.has(target.name),
-    }));
+    };
   }
 
   /** Resolves when the first round (at start) has finished. */
