@@ -7,9 +7,11 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
 import { createLogger } from '../src/log.js';
-import { probeTarget, type ProbeOptions, type ProbeTarget } from '../src/probe/index.js';
+import { probeTarget } from '../src/probe/index.js';
 import { startService, type Service } from '../src/service/service.js';
 import { bareProbe } from './bare.js';
 import { fmt, median, quantile, serverProcess, servedCert } from './servers.js';
@@ -80,90 +82,99 @@ export async function probeLatencyBench(rounds: number): Promise<string[]> {
   return out;
 }
 
-interface Done {
-  name: string;
+/** A metric's value in exposition text (the first series of that name). */
+const metric = (text: string, name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+
+interface Run {
   end: number;
   durationMs: number;
 }
 
-/** N targets scheduled every minute for `minutes` whole minutes after the first round. */
+/**
+ * N targets scheduled every minute, for `minutes` whole minutes after the first round. The
+ * service runs as `smtp-tls-probe serve` from dist/ in its own process (its RSS and event-loop
+ * lag are its own, read from its /metrics), the fake servers in another; each probe's end and
+ * duration come from the service's log lines.
+ */
 export async function scaleBench(n: number, minutes: number): Promise<string> {
   const served = await servedCert('ec');
   const hosts = Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 2}`);
   const server = await serverProcess(served, hosts);
-  const dir = await mkdtemp(join(tmpdir(), 'stp-bench-ca-'));
+  const dir = await mkdtemp(join(tmpdir(), 'stp-bench-scale-'));
   await writeFile(join(dir, 'ca.pem'), served.ca);
-  const lines = [
-    'listen: 127.0.0.1:0',
-    'logLevel: error',
-    `defaults: { caFile: ${join(dir, 'ca.pem')}, timeout: 10, schedule: "* * * * *" }`,
-    'targets:',
-  ];
+  const lines = ['listen: 127.0.0.1:0', 'logLevel: info', `defaults: { caFile: ca.pem, timeout: 10, schedule: "* * * * *" }`, 'targets:'];
   for (let i = 0; i < n; i++) {
     const h = i % hosts.length;
     lines.push(`  - { name: t${i}, host: mail.example.com, addresses: [${hosts[h]}], port: ${server.ports[h]} }`);
   }
-  const done: Done[] = [];
-  const probe = async (target: ProbeTarget, options: ProbeOptions) => {
-    const r = await probeTarget(target, options);
-    done.push({ name: target.host, end: Date.now(), durationMs: r.durationMs });
-    return r;
-  };
-  const line = await withService(
-    lines.join('\n'),
-    async (service) => {
-      const base = `http://127.0.0.1:${service.address.port}`;
-      await service.scheduler.ready();
-      const firstRound = done.length;
-      // Measure whole minutes, from the next minute boundary on.
-      const start = Math.ceil(Date.now() / 60_000) * 60_000;
-      await new Promise((r) => setTimeout(r, start - Date.now()));
-      const lag = monitorEventLoopDelay({ resolution: 10 });
-      lag.enable();
-      const metrics: { ms: number; bytes: number }[] = [];
-      const quick: number[] = [];
-      let rss = 0;
-      const end = start + minutes * 60_000;
-      let nextMetrics = Date.now() + 15_000;
-      while (Date.now() < end) {
-        quick.push((await timed(`${base}/healthz`)).ms);
-        quick.push((await timed(`${base}/results/t${quick.length % n}`)).ms);
-        if (Date.now() >= nextMetrics) {
-          metrics.push(await timed(`${base}/metrics`));
-          nextMetrics = Date.now() + 15_000;
-        }
-        rss = Math.max(rss, process.memoryUsage().rss);
-        await new Promise((r) => setTimeout(r, 200));
+  await writeFile(join(dir, 'probe.yaml'), lines.join('\n'));
+  const bin = new URL('../dist/cli/main.js', import.meta.url).pathname;
+  const child = spawn(process.execPath, [bin, 'serve', '--config', join(dir, 'probe.yaml'), '--grace', '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const runs: Run[] = [];
+  let port = 0;
+  const listening = new Promise<void>((resolve) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const o = JSON.parse(line) as { msg?: string; time?: number; durationMs?: number; listen?: { port: number } };
+      if (o.msg === 'probe' || o.msg?.startsWith('probe could not run')) runs.push({ end: o.time ?? Date.now(), durationMs: o.durationMs ?? NaN });
+      else if (o.msg === 'smtp-tls-probe listening' && o.listen) {
+        port = o.listen.port;
+        resolve();
       }
-      lag.disable();
-      // Let the last round finish (up to a minute) before counting it.
-      await new Promise((r) => setTimeout(r, 2_000));
-      const rounds: string[] = [];
-      let skipped = 0;
-      const durations: number[] = [];
-      for (let m = 0; m < minutes; m++) {
-        const from = start + m * 60_000;
-        // A run that fired in minute m ends before the next one fires for that target, at most one interval later.
-        const runs = done.filter((d) => d.end >= from && d.end < from + 60_000 + 10_000);
-        const inRound = runs.slice(0, n);
-        durations.push(...inRound.map((d) => d.durationMs));
-        skipped += Math.max(0, n - runs.filter((d) => d.end < from + 60_000).length);
-        const last = inRound.length ? Math.max(...inRound.map((d) => d.end)) - from : NaN;
-        rounds.push(`${fmt(last / 1000, 1)} s`);
+    });
+  });
+  try {
+    await listening;
+    const base = `http://127.0.0.1:${port}`;
+    const t0 = Date.now();
+    while ((await fetch(`${base}/readyz`)).status !== 200) await new Promise((r) => setTimeout(r, 200));
+    const firstRound = `${runs.length} runs in ${fmt((Date.now() - t0) / 1000, 1)} s`;
+    // Whole minutes, from the next minute boundary on.
+    const start = Math.ceil(Date.now() / 60_000) * 60_000;
+    await new Promise((r) => setTimeout(r, start - Date.now()));
+    const scrapes: { ms: number; bytes: number }[] = [];
+    const quick: number[] = [];
+    let rss = 0;
+    let lagP99 = 0;
+    let lagMax = 0;
+    const end = start + minutes * 60_000;
+    let nextScrape = Date.now() + 15_000;
+    while (Date.now() < end) {
+      quick.push((await timed(`${base}/healthz`)).ms);
+      quick.push((await timed(`${base}/results/t${quick.length % n}`)).ms);
+      if (Date.now() >= nextScrape) {
+        const t1 = performance.now();
+        const text = await (await fetch(`${base}/metrics`)).text();
+        scrapes.push({ ms: performance.now() - t1, bytes: Buffer.byteLength(text) });
+        rss = Math.max(rss, metric(text, 'process_resident_memory_bytes'));
+        lagP99 = Math.max(lagP99, metric(text, 'nodejs_eventloop_lag_p99_seconds'));
+        lagMax = Math.max(lagMax, metric(text, 'nodejs_eventloop_lag_max_seconds'));
+        nextScrape = Date.now() + 15_000;
       }
-      const ms = (q: number) => fmt(lag.percentile(q) / 1e6, 1);
-      return (
-        `N=${n}, ${minutes} min: rounds end ${rounds.join(', ')} after the minute; runs missing ${skipped}; ` +
-        `first round ${firstRound}; probe duration p50 ${fmt(quantile(durations, 0.5), 0)} ms p99 ${fmt(quantile(durations, 0.99), 0)} ms; ` +
-        `/metrics ${metrics.map((x) => `${fmt(x.ms, 0)} ms`).join(' ')} (${fmt((metrics[0]?.bytes ?? 0) / 1e6, 1)} MB); ` +
-        `/healthz+/results/NAME p50 ${fmt(quantile(quick, 0.5), 1)} ms p99 ${fmt(quantile(quick, 0.99), 1)} ms max ${fmt(Math.max(...quick), 1)} ms; ` +
-        `event-loop lag p99 ${ms(99)} ms max ${fmt(lag.max / 1e6, 1)} ms; RSS max ${fmt(rss / 1e6, 0)} MB`
-      );
-    },
-    probe,
-  );
-  await server.close();
-  await rm(dir, { recursive: true, force: true });
-  console.log(line);
-  return line;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await new Promise((r) => setTimeout(r, 2_000));
+    const rounds: string[] = [];
+    let missing = 0;
+    const durations: number[] = [];
+    for (let m = 0; m < minutes; m++) {
+      const from = start + m * 60_000;
+      const inMinute = runs.filter((d) => d.end >= from && d.end < from + 60_000);
+      durations.push(...inMinute.map((d) => d.durationMs));
+      missing += Math.max(0, n - inMinute.length);
+      rounds.push(inMinute.length ? `${fmt((Math.max(...inMinute.map((d) => d.end)) - from) / 1000, 1)} s (${inMinute.length} runs)` : 'none');
+    }
+    const line =
+      `N=${n}, ${minutes} min: last run of each minute ends ${rounds.join(', ')}; runs missing ${missing}; ` +
+      `first round ${firstRound}; probe duration p50 ${fmt(quantile(durations, 0.5), 0)} ms p99 ${fmt(quantile(durations, 0.99), 0)} ms; ` +
+      `/metrics ${scrapes.map((x) => fmt(x.ms, 0)).join('/')} ms (${fmt((scrapes[0]?.bytes ?? 0) / 1e6, 1)} MB); ` +
+      `/healthz+/results/NAME p50 ${fmt(quantile(quick, 0.5), 1)} ms p99 ${fmt(quantile(quick, 0.99), 1)} ms max ${fmt(Math.max(...quick), 1)} ms; ` +
+      `event-loop lag p99 ${fmt(lagP99 * 1000, 1)} ms max ${fmt(lagMax * 1000, 1)} ms; RSS max ${fmt(rss / 1e6, 0)} MB`;
+    console.log(line);
+    return line;
+  } finally {
+    child.kill('SIGTERM');
+    await once(child, 'exit');
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 }

@@ -8,7 +8,9 @@ import t from 'tap';
 import { Lru } from '../../src/probe/lru.js';
 import { parseCertificate, parsedCacheSize } from '../../src/probe/cert/parse.js';
 import { secureContext } from '../../src/probe/smtp/connection.js';
-import { pki } from '../helpers/certs.js';
+import { GeneralName, OtherName, SubjectAlternativeName } from '@peculiar/asn1-x509';
+import { AsnConvert, x509 } from '../../src/probe/cert/x509.js';
+import { mint, pki } from '../helpers/certs.js';
 import { fakeSmtp } from '../helpers/fake-smtp.js';
 import { codes, probeFake } from '../helpers/probe.js';
 
@@ -43,6 +45,34 @@ t.test('decoded certificates are shared by bytes, bounded, and a copy of the byt
   t.not(parseCertificate(new X509Certificate(ca.intermediate.certPem).raw), first, 'other bytes, other entry');
   t.throws(() => parseCertificate(Buffer.from('not a certificate')), 'garbage still throws');
   t.ok(parsedCacheSize() <= 4096, 'bounded');
+});
+
+t.test('one decode gives every fact the verdict reads: SRV and URI names, AIA, the PSS hash, key usages', async (t) => {
+  // SRVName (RFC 4985) is an IA5String inside otherName.
+  const srv = Buffer.concat([Buffer.from([0x16, 0x17]), Buffer.from('_smtp.mail.example.com.', 'latin1')]);
+  const san = new SubjectAlternativeName([
+    new GeneralName({ dNSName: 'mail.example.com' }),
+    new GeneralName({ otherName: new OtherName({ typeId: '1.3.6.1.5.5.7.8.7', value: new Uint8Array(srv).buffer }) }),
+    new GeneralName({ uniformResourceIdentifier: 'smtp://mail.example.com' }),
+  ]);
+  const cert = await mint({
+    subject: 'CN=mail.example.com',
+    key: { type: 'rsa-pss' },
+    hash: 'SHA-256',
+    aiaUrl: 'http://ca.example.com/issuer.crt',
+    keyUsage: x509.KeyUsageFlags.digitalSignature,
+    extKeyUsage: ['1.3.6.1.5.5.7.3.1'],
+    extensions: [new x509.Extension('2.5.29.17', false, AsnConvert.serialize(san))],
+  });
+  const c = parseCertificate(new X509Certificate(cert.certPem).raw);
+  t.same(c.dnsNames, ['mail.example.com']);
+  t.same(c.otherIds, ['SRV:_smtp.mail.example.com.', 'URI:smtp://mail.example.com']);
+  t.same(c.caIssuers, ['http://ca.example.com/issuer.crt']);
+  t.equal(c.signature.name, 'rsassaPss with SHA-256');
+  t.equal(c.signature.weak, false);
+  t.equal(c.extensions.keyUsage, x509.KeyUsageFlags.digitalSignature);
+  t.same(c.extensions.extKeyUsage, ['1.3.6.1.5.5.7.3.1']);
+  t.same(c.extensions.basicConstraints, { ca: false, pathLength: null });
 });
 
 t.test('one TLS context per CA text; verdicts still follow the CA given', async (t) => {
