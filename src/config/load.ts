@@ -60,7 +60,7 @@ export interface Config {
 export const DEFAULTS = {
   listen: '127.0.0.1:9925',
   logLevel: 'info',
-  concurrency: 8,
+  concurrency: 64,
   history: 50,
   schedule: '*/5 * * * *',
   timeoutSeconds: 30,

@@ -8,6 +8,7 @@
 import type { ConfiguredTarget } from '../config/load.js';
 import type { ProbeOptions, ProbeTarget, Reason, TargetResult } from '../probe/index.js';
 import type { ResultsStore } from '../store/results-store.js';
+import { ConcurrencyGovernor, watchEventLoop } from './governor.js';
 import { Semaphore } from './semaphore.js';
 import { Timetable } from './timetable.js';
 
@@ -24,6 +25,7 @@ export interface SchedulerOptions {
   probe: ProbeFn;
   store: ResultsStore;
   logger: SchedulerLogger;
+  /** The most probes at once; fewer while the event loop lags (governor.ts). */
   concurrency: number;
   /** Width of the window scheduled runs are spread over; null: the interval, up to a minute. */
   jitterMs: number | null;
@@ -52,9 +54,12 @@ export class Scheduler {
   private started = false;
   private firstRound: Promise<void> = Promise.resolve();
   private readonly timetable: Timetable;
+  private readonly governor: ConcurrencyGovernor;
+  private stopWatching: () => void = () => undefined;
 
   constructor(private readonly options: SchedulerOptions) {
     this.slots = new Semaphore(options.concurrency);
+    this.governor = new ConcurrencyGovernor(options.concurrency);
     this.timetable = new Timetable((name) => void this.run(name, 'schedule'), options.logger, options.jitterMs);
   }
 
@@ -88,7 +93,12 @@ export class Scheduler {
   }
 
   setConcurrency(n: number): void {
-    this.slots.resize(n);
+    this.slots.resize(this.governor.setMax(n));
+  }
+
+  /** Probes allowed at once now (the governor's choice, at most `concurrency`). */
+  get concurrency(): number {
+    return this.governor.limit;
   }
 
   /** Applies from the next scheduled run on. */
@@ -128,6 +138,13 @@ export class Scheduler {
     if (this.started || this.stopping.signal.aborted) return;
     this.started = true;
     this.timetable.start();
+    this.stopWatching = watchEventLoop(1000, (lag) => {
+      const before = this.governor.limit;
+      const after = this.governor.sample(lag, this.slots.waiting > 0);
+      if (after === before) return;
+      this.slots.resize(after);
+      this.options.logger.debug({ concurrency: after, before, eventLoopLagP99Ms: Math.round(lag) }, 'probe concurrency adjusted');
+    });
     this.firstRound = Promise.all([...this.entries.keys()].map((name) => this.run(name, 'start'))).then(() => undefined);
   }
 
@@ -152,6 +169,7 @@ export class Scheduler {
    */
   async stop(graceMs: number): Promise<void> {
     this.timetable.stop();
+    this.stopWatching();
     this.entries.clear();
     const all = Promise.all([...this.running.values()].map((r) => r.done));
     let timer: NodeJS.Timeout | undefined;

@@ -7,6 +7,7 @@ import t from 'tap';
 import type { ConfiguredTarget } from '../../src/config/load.js';
 import { makeTarget, probeTarget, type ProbeOptions, type ProbeTarget, type TargetResult } from '../../src/probe/index.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
+import { ConcurrencyGovernor, LAG_HIGH_MS, LAG_LOW_MS } from '../../src/scheduler/governor.js';
 import { Semaphore } from '../../src/scheduler/semaphore.js';
 import { MAX_DEFAULT_SPREAD_MS, stableOffsetMs } from '../../src/scheduler/timetable.js';
 import { MemoryResultsStore } from '../../src/store/results-store.js';
@@ -209,6 +210,24 @@ t.test('scheduled runs fire at their offset; next runs follow the clock and incl
     for (const at of times) t.ok(Math.abs((at % 2000) - offset) < 150, `${n} fired ${at % 2000} ms into its interval, offset ${offset}`);
   }
   t.ok(new Set(names.map((n) => stableOffsetMs(n, 2000, 1000))).size > 1, 'the targets do not all start together');
+});
+
+t.test('concurrency governor: halves while the event loop lags, grows back by one while probes wait, never past the maximum', async (t) => {
+  const g = new ConcurrencyGovernor(16);
+  t.equal(g.limit, 16, 'starts at the configured maximum');
+  t.equal(g.sample(LAG_HIGH_MS + 1, true), 8, 'lagging: halved');
+  t.equal(g.sample(LAG_HIGH_MS + 1, true), 4);
+  t.equal(g.sample(LAG_HIGH_MS, true), 4, 'at the threshold: kept');
+  for (let i = 0; i < 5; i++) g.sample(LAG_HIGH_MS * 10, false);
+  t.equal(g.limit, 1, 'never below one');
+  t.equal(g.sample(LAG_LOW_MS - 1, false), 1, 'keeping up but nothing waits: kept');
+  t.equal(g.sample(LAG_LOW_MS - 1, true), 2, 'keeping up and probes wait: one more');
+  t.equal(g.sample(LAG_LOW_MS + 1, true), 2, 'between the thresholds: kept');
+  for (let i = 0; i < 40; i++) g.sample(0, true);
+  t.equal(g.limit, 16, 'up to the maximum, not past it');
+  t.equal(g.setMax(4), 4, 'a lower maximum (reload) applies at once');
+  t.equal(g.sample(0, true), 4);
+  t.equal(g.setMax(10), 4, 'a higher one is grown into');
 });
 
 t.test('semaphore: waiters give up on abort, resize lets more in', async (t) => {
