@@ -109,7 +109,11 @@ export async function scaleBench(n: number, minutes: number): Promise<string> {
   }
   await writeFile(join(dir, 'probe.yaml'), lines.join('\n'));
   const bin = new URL('../dist/cli/main.js', import.meta.url).pathname;
-  const child = spawn(process.execPath, [bin, 'serve', '--config', join(dir, 'probe.yaml'), '--grace', '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // BENCH_PROFILE_DIR: a CPU profile of the service, written when it stops.
+  const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
+  const child = spawn(process.execPath, [...profile, bin, 'serve', '--config', join(dir, 'probe.yaml'), '--grace', '1'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const runs: Run[] = [];
   let port = 0;
   const listening = new Promise<void>((resolve) => {

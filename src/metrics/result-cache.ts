@@ -11,8 +11,8 @@ import { addResultMetrics, type ResultEntry } from './result-metrics.js';
 interface Rendered {
   result: ResultEntry['result'];
   signature: string;
-  /** Series lines of each family (by its HELP/TYPE header), '' when it has none. */
-  families: Map<string, string>;
+  /** Series lines of each family, by the index of its header in `headers`; empty when none. */
+  series: string[];
 }
 
 /** Blocks of prom-client's text: families joined by a blank line, header lines first. */
@@ -53,16 +53,18 @@ export class ResultSeriesCache {
   /** The families of all targets, in the text format of one registry holding them all. */
   async text(entries: readonly ResultEntry[]): Promise<string> {
     await this.refresh(entries);
-    const blocks: string[] = [];
-    for (const header of this.headers) {
-      const series: string[] = [];
-      for (const e of entries) {
-        const lines = this.byTarget.get(e.name)?.families.get(header);
-        if (lines) series.push(lines);
+    const rendered = entries.map((e) => this.byTarget.get(e.name)?.series);
+    // One join of everything: '' before a header makes the blank line between families.
+    const parts: string[] = [];
+    this.headers.forEach((header, h) => {
+      if (h > 0) parts.push('');
+      parts.push(header);
+      for (const series of rendered) {
+        const lines = series?.[h];
+        if (lines) parts.push(lines);
       }
-      blocks.push(series.length ? `${header}\n${series.join('\n')}` : header);
-    }
-    return blocks.join('\n\n');
+    });
+    return parts.join('\n');
   }
 
   private async update(entries: readonly ResultEntry[]): Promise<void> {
@@ -88,12 +90,13 @@ export class ResultSeriesCache {
       const registry = new Registry();
       const labels = Object.fromEntries(custom.map((k) => [k, e.labels[k] ?? '']));
       addResultMetrics(registry, [{ ...e, labels }]);
-      const rendered = new Map<string, string>();
+      const rendered: string[] = [];
       for (const [header, series] of families(await registry.metrics())) {
-        if (!this.headers.includes(header)) this.headers.push(header);
-        if (series) rendered.set(header, series);
+        let h = this.headers.indexOf(header);
+        if (h === -1) h = this.headers.push(header) - 1;
+        rendered[h] = series;
       }
-      this.byTarget.set(e.name, { result: e.result, signature, families: rendered });
+      this.byTarget.set(e.name, { result: e.result, signature, series: rendered });
       if (performance.now() - slice > SLICE_MS) {
         await new Promise((resolve) => setImmediate(resolve));
         slice = performance.now();
