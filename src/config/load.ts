@@ -71,8 +71,9 @@ export const DEFAULTS = {
     enabled: true,
     ports: [25, 465, 587, 2525],
     refuseAddresses: ['loopback', 'link-local', 'unspecified', 'multicast', 'broadcast', 'reserved'] as AddressClass[],
-    rateLimit: { max: 30, windowSeconds: 60 },
-    maxConcurrent: 4,
+    // A Prometheus scraping 200 targets every 15 s from one address stays under it.
+    rateLimit: { max: 1200, windowSeconds: 60 },
+    maxConcurrent: 16,
     maxTimeoutSeconds: 60,
   },
 } as const;

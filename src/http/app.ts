@@ -9,11 +9,11 @@ import type { OnDemandPolicy } from '../config/load.js';
 import type { Resolver } from '../probe/index.js';
 import type { OnDemandProbe } from './on-demand.js';
 import type { ResultsStore } from '../store/results-store.js';
-import { rateLimitKey } from './auth.js';
+import { bearerMatches, rateLimitKey } from './auth.js';
 import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './errors.js';
 import { serializeRequest } from './request-log.js';
 import { healthRoutes, type HealthReport } from './routes/health.js';
-import { probeRoute, type ProbeMetricsView } from './routes/probe.js';
+import { countOnce, probeRoute, type ProbeMetricsView } from './routes/probe.js';
 import { resultsRoutes, type TargetsView } from './routes/results.js';
 import { SECURITY_HEADERS } from './security-headers.js';
 import { OnDemandDrain } from './shutdown.js';
@@ -69,11 +69,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     max: () => deps.policy().rateLimit.max,
     timeWindow: () => deps.policy().rateLimit.windowSeconds * 1000,
     keyGenerator: (request) => rateLimitKey(request, deps.policy().token),
-    errorResponseBuilder: (_request, context) => ({
-      statusCode: 429,
-      code: 'rate_limited',
-      message: `too many on-demand probes from this client: ${context.max} per ${context.after}`,
-    }),
+    // A caller with the token is who the token was given to (a Prometheus): not limited.
+    allowList: (request) => {
+      const token = deps.policy().token;
+      return token !== null && bearerMatches(request.headers.authorization, token);
+    },
+    errorResponseBuilder: (request, context) => {
+      countOnce(request, 'rate_limited', deps.metrics);
+      return {
+        statusCode: 429,
+        code: 'rate_limited',
+        message: `too many on-demand probes from this client: ${context.max} per ${context.after}`,
+      };
+    },
+  });
+  // A 503 Fastify answers itself while closing never reaches the route: counted here.
+  app.addHook('onResponse', async (request, reply) => {
+    if (reply.statusCode === 503 && request.url.split('?')[0] === '/probe') countOnce(request, 'shutting_down', deps.metrics);
   });
   probeRoute(app, { ...deps, drain: deps.drain ?? new OnDemandDrain(), allowedHosts: deps.allowedHosts ?? (() => []) });
   resultsRoutes(app, deps);

@@ -240,6 +240,9 @@ t.test('rate limit per client', async (t) => {
   t.ok(limited.headers['retry-after'], 'retry-after header');
   const other = await app.inject({ url, remoteAddress: '127.0.0.9' });
   t.equal(other.statusCode, 403, 'another client has its own budget');
+  const metrics = (await app.inject({ url: '/metrics' })).body;
+  t.match(metrics, /^smtp_tls_on_demand_requests_total\{outcome="rate_limited"\} 2$/m, 'every 429 is counted');
+  t.match(metrics, /^smtp_tls_on_demand_requests_total\{outcome="address_not_allowed"\} 3$/m);
 });
 
 t.test('concurrency cap on on-demand probes', async (t) => {
@@ -253,6 +256,7 @@ t.test('concurrency cap on on-demand probes', async (t) => {
   t.equal((await slow).statusCode, 200);
   const after = await app.inject({ url: `/probe?host=hybrid.domain.com&port=${goodSrv.port}` });
   t.equal(after.statusCode, 200, 'the slot is free again');
+  t.match((await app.inject({ url: '/metrics' })).body, /^smtp_tls_on_demand_requests_total\{outcome="too_many_probes"\} 1$/m, 'every 503 is counted');
 });
 
 t.test('scheduled side: /targets, /results, /results/:name, one log line per probe', async (t) => {

@@ -105,6 +105,15 @@ export function wantsPrometheus(format: string | undefined, accept: string | und
   return /application\/openmetrics-text|text\/plain;\s*version=0\.0\.4/i.test(accept ?? '');
 }
 
+const counted = new WeakSet<FastifyRequest>();
+
+/** Count an on-demand request's outcome once, whichever layer answered it. */
+export function countOnce(request: FastifyRequest, outcome: string, metrics: Pick<ProbeMetricsView, 'countOnDemand'>): void {
+  if (counted.has(request)) return;
+  counted.add(request);
+  metrics.countOnDemand(outcome);
+}
+
 function checkToken(request: FastifyRequest, token: string | null): void {
   if (token && !bearerMatches(request.headers.authorization, token)) {
     throw new ApiError(401, 'unauthorized', 'a valid bearer token is required (Authorization: Bearer TOKEN)');
@@ -136,7 +145,7 @@ export function probeRoute(app: FastifyInstance, deps: ProbeRouteDeps): void {
     async (request, reply) => {
       try {
         const result = await handle(request, reply);
-        deps.metrics.countOnDemand(result.status);
+        countOnce(request, result.status, deps.metrics);
         request.log.info(
           {
             host: result.target.host,
@@ -151,7 +160,7 @@ export function probeRoute(app: FastifyInstance, deps: ProbeRouteDeps): void {
         if (!wantsPrometheus((request.query as ProbeQuery).format, request.headers.accept)) return result;
         return reply.type(deps.metrics.contentType).send(await deps.metrics.renderProbe(result, { dnsSeconds: dnsSeconds.get(request) ?? 0 }));
       } catch (e) {
-        if (e instanceof ApiError) deps.metrics.countOnDemand(e.code);
+        countOnce(request, e instanceof ApiError ? e.code : 'error', deps.metrics);
         throw e;
       }
     },
