@@ -3,7 +3,7 @@
  * documentation says (`?token=`, `?access_token=`, `?password=`), and logs travel further
  * than the service: their values are replaced before the URL is written.
  */
-import type { FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 const SECRET_PARAMETERS = new Set(['token', 'access_token', 'password']);
 export const REDACTED = '[redacted]';
@@ -44,4 +44,28 @@ export function serializeRequest(request: FastifyRequest): Record<string, unknow
     remoteAddress: request.ip,
     remotePort: request.socket?.remotePort,
   };
+}
+
+/** Scraped every few seconds: their successful requests are logged at debug, not info. */
+const QUIET_PATHS = new Set(['/metrics', '/healthz']);
+
+/** For Fastify's disableRequestLogging: the requests logQuietRoutes logs instead. */
+export function isQuietRequest(request: { method?: string; url?: string }): boolean {
+  return (request.method === 'GET' || request.method === 'HEAD') && QUIET_PATHS.has((request.url ?? '').split('?')[0]!);
+}
+
+/**
+ * Fastify's two request lines for the quiet routes, at debug while they succeed; a failure
+ * (4xx, 5xx) is completed at info, as every other request is.
+ */
+export function logQuietRoutes(app: FastifyInstance): void {
+  app.addHook('onRequest', async (request) => {
+    if (isQuietRequest(request)) request.log.debug({ req: request }, 'incoming request');
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    if (!isQuietRequest(request)) return;
+    const entry = { res: reply, responseTime: reply.elapsedTime };
+    if (reply.statusCode < 400) reply.log.debug(entry, 'request completed');
+    else reply.log.info(entry, 'request completed');
+  });
 }

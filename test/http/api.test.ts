@@ -49,7 +49,7 @@ interface Harness {
   store: MemoryResultsStore;
 }
 
-async function harness(overrides: Partial<OnDemandPolicy> = {}): Promise<Harness> {
+async function harness(overrides: Partial<OnDemandPolicy> = {}, level = 'info'): Promise<Harness> {
   const policy: OnDemandPolicy = {
     enabled: true,
     ports: [25, 465, 587, 2525, goodSrv.port, badSrv.port, silentSrv.port],
@@ -65,7 +65,7 @@ async function harness(overrides: Partial<OnDemandPolicy> = {}): Promise<Harness
     ...overrides,
   };
   const logs: Array<Record<string, unknown>> = [];
-  const logger = createLogger('info', { write: (line: string) => void logs.push(JSON.parse(line)) });
+  const logger = createLogger(level, { write: (line: string) => void logs.push(JSON.parse(line)) });
   const store = new MemoryResultsStore();
   const probe: ProbeFn = (target, o) => probeTarget(target, { resolver, ...o });
   const scheduler = new Scheduler({ probe, store, logger, concurrency: 4, jitterMs: 0 });
@@ -308,4 +308,18 @@ t.test('health, readiness, OpenAPI, unknown routes', async (t) => {
   const nf = await app.inject({ url: '/nope' });
   t.equal(nf.statusCode, 404);
   t.equal(nf.json().code, 'not_found');
+});
+
+t.test('successful /metrics and /healthz requests are logged at debug only', async (t) => {
+  const quiet = await harness();
+  for (const url of ['/metrics', '/healthz', '/metrics?x=1']) t.equal((await quiet.app.inject({ url })).statusCode, 200, url);
+  const requestLines = (logs: Array<Record<string, unknown>>) =>
+    logs.filter((l) => l.msg === 'incoming request' || l.msg === 'request completed').map((l) => [l.level, (l.req as { url?: string } | undefined)?.url ?? (l.res as { statusCode?: number } | undefined)?.statusCode]);
+  t.same(requestLines(quiet.logs), [], 'nothing at info for a scrape');
+  await quiet.app.inject({ url: '/results' });
+  t.same(requestLines(quiet.logs), [[30, '/results'], [30, 200]], 'other routes as before');
+
+  const verbose = await harness({}, 'debug');
+  await verbose.app.inject({ url: '/metrics' });
+  t.same(requestLines(verbose.logs), [[20, '/metrics'], [20, 200]], 'at debug both lines are there');
 });
