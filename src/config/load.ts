@@ -23,6 +23,8 @@ export interface ConfiguredTarget {
   schedule: string;
   timeoutMs: number;
   labels: Record<string, string>;
+  /** The module named by the target, passed on by GET /sd. */
+  module?: string;
   probe: ProbeTarget;
 }
 
@@ -251,6 +253,7 @@ function build(raw: RawConfig, source: string, options: ParseOptions): Config {
       schedule,
       timeoutMs: t.timeout !== undefined ? Math.round(t.timeout * 1000) : (m.timeoutMs ?? Math.round((defaults.timeout ?? DEFAULTS.timeoutSeconds) * 1000)),
       labels: t.labels ?? {},
+      ...(t.module !== undefined ? { module: t.module } : {}),
       probe: makeTarget({
         host: t.host,
         port,

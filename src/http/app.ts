@@ -15,6 +15,7 @@ import { isQuietRequest, logQuietRoutes, serializeRequest } from './request-log.
 import { healthRoutes, type HealthReport } from './routes/health.js';
 import { countOnce, probeRoute, type ProbeMetricsView } from './routes/probe.js';
 import { resultsRoutes, type TargetsView } from './routes/results.js';
+import { sdRoute } from './routes/sd.js';
 import { SECURITY_HEADERS } from './security-headers.js';
 import { OnDemandDrain } from './shutdown.js';
 
@@ -93,6 +94,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   probeRoute(app, { ...deps, drain: deps.drain ?? new OnDemandDrain(), allowedHosts: deps.allowedHosts ?? (() => []) });
   resultsRoutes(app, deps);
   healthRoutes(app, deps);
+  sdRoute(app, deps);
   app.get(
     '/metrics',
     { schema: { summary: 'Prometheus metrics of the scheduled results, the service and the process' } },

@@ -25,7 +25,7 @@ export const ProbeQuery = Type.Object(
     expect: Type.Optional(
       Type.Array(Type.String({ minLength: 1, maxLength: 253 }), {
         maxItems: 20,
-        description: 'name the certificate must cover; repeatable (default: host)',
+        description: 'name the certificate must cover; repeatable or comma-separated (default: host)',
       }),
     ),
     sni: Type.Optional(Type.String({ minLength: 1, maxLength: 254, description: 'TLS server name, a DNS name (default: host)' })),
@@ -204,9 +204,12 @@ export function probeRoute(app: FastifyInstance, deps: ProbeRouteDeps): void {
       if (!name.ok) throw badParameter('sni', `${JSON.stringify(q.sni)} is not a server name: it ${name.problem}`);
       sni = name.value;
     }
-    for (const name of q.expect ?? []) {
+    // Repeated, or comma-separated as one Prometheus __param_expect label carries several.
+    const expect = q.expect?.flatMap((e) => e.split(','));
+    for (const name of expect ?? []) {
       if (!parseExpectName(name).ok) throw badParameter('expect', `${JSON.stringify(name)} is not a host name or IP address`);
     }
+    if (expect && expect.length > 20) throw badParameter('expect', 'at most 20 names');
     const timeoutMs = deadlineOf(request, q, policy, module);
     // The module's port is a default like any other: the port policy below applies to it.
     const port = q.port ?? embedded ?? module.port ?? 25;
@@ -238,7 +241,7 @@ export function probeRoute(app: FastifyInstance, deps: ProbeRouteDeps): void {
         ...moduleSettings(module),
         host: hostText(host),
         port,
-        expect: q.expect ?? module.expect,
+        expect: expect ?? module.expect,
         sni: sni ?? module.sni,
         implicitTls: q.implicitTls ?? module.implicitTls,
       });
