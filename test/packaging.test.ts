@@ -158,8 +158,12 @@ t.test('docker-compose.yml: parses; services, volumes, commands and ports agree'
   t.equal(mounts.get(`grafana:${dashPath}`), './config/grafana/dashboards');
   t.ok(statSync(join(root, 'config/grafana/dashboards/smtp-tls-probe.json')).isFile());
   t.equal(services.grafana!.environment!.GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH, `${dashPath}/smtp-tls-probe.json`);
-  const datasource = YAML.parse(read('config/grafana/provisioning/datasources/prometheus.yml')) as { datasources: Array<{ url: string }> };
+  const datasource = YAML.parse(read('config/grafana/provisioning/datasources/prometheus.yml')) as {
+    datasources: Array<{ url: string; jsonData?: { timeInterval?: string } }>;
+  };
   t.equal(datasource.datasources[0]!.url, 'http://prometheus:9090');
+  const prometheus = YAML.parse(read('config/prometheus/prometheus.yml')) as { global: { scrape_interval: string } };
+  t.equal(datasource.datasources[0]!.jsonData?.timeInterval, prometheus.global.scrape_interval, "Grafana's $__rate_interval knows the scrape interval");
 });
 
 t.test('the Prometheus config used by compose passes promtool check config', { skip: hasPromtool() || process.env.CI ? false : 'promtool not installed' }, async (t) => {

@@ -11,7 +11,7 @@ import type { OnDemandProbe } from './on-demand.js';
 import type { ResultsStore } from '../store/results-store.js';
 import { bearerMatches, rateLimitKey } from './auth.js';
 import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './errors.js';
-import { isQuietRequest, logQuietRoutes, serializeRequest } from './request-log.js';
+import { QuietScrapeLogs, serializeRequest } from './request-log.js';
 import { healthRoutes, type HealthReport } from './routes/health.js';
 import { countOnce, probeRoute, type ProbeMetricsView } from './routes/probe.js';
 import { resultsRoutes, type TargetsView } from './routes/results.js';
@@ -51,10 +51,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Unknown query parameters are errors, not silently dropped.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
     return503OnClosing: true,
-    // A 15 s scrape would write its two lines at info; logQuietRoutes logs them at debug.
-    disableRequestLogging: isQuietRequest,
+    logController: new QuietScrapeLogs(),
   });
-  logQuietRoutes(app);
   registerErrorHandling(app);
   app.addHook('onRequest', async (_request, reply) => {
     void reply.headers(SECURITY_HEADERS);

@@ -3,7 +3,7 @@
  * documentation says (`?token=`, `?access_token=`, `?password=`), and logs travel further
  * than the service: their values are replaced before the URL is written.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 
 const SECRET_PARAMETERS = new Set(['token', 'access_token', 'password']);
 export const REDACTED = '[redacted]';
@@ -49,23 +49,22 @@ export function serializeRequest(request: FastifyRequest): Record<string, unknow
 /** Scraped every few seconds: their successful requests are logged at debug, not info. */
 const QUIET_PATHS = new Set(['/metrics', '/healthz']);
 
-/** For Fastify's disableRequestLogging: the requests logQuietRoutes logs instead. */
-export function isQuietRequest(request: { method?: string; url?: string }): boolean {
-  return (request.method === 'GET' || request.method === 'HEAD') && QUIET_PATHS.has((request.url ?? '').split('?')[0]!);
+function isQuiet(request: FastifyRequest): boolean {
+  return (request.method === 'GET' || request.method === 'HEAD') && QUIET_PATHS.has(request.url.split('?')[0]!);
 }
 
 /**
- * Fastify's two request lines for the quiet routes, at debug while they succeed; a failure
- * (4xx, 5xx) is completed at info, as every other request is.
+ * Fastify's request lines, with those of a successful /metrics or /healthz request at debug: a
+ * 15 s scrape would otherwise write two info lines each time. A failure is logged as before.
  */
-export function logQuietRoutes(app: FastifyInstance): void {
-  app.addHook('onRequest', async (request) => {
-    if (isQuietRequest(request)) request.log.debug({ req: request }, 'incoming request');
-  });
-  app.addHook('onResponse', async (request, reply) => {
-    if (!isQuietRequest(request)) return;
-    const entry = { res: reply, responseTime: reply.elapsedTime };
-    if (reply.statusCode < 400) reply.log.debug(entry, 'request completed');
-    else reply.log.info(entry, 'request completed');
-  });
+export class QuietScrapeLogs extends LogController {
+  override incomingRequest(request: FastifyRequest, reply: FastifyReply, metadata?: Record<string, unknown>): void {
+    if (isQuiet(request)) request.log.debug({ req: request }, 'incoming request');
+    else super.incomingRequest(request, reply, metadata);
+  }
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply, metadata?: Record<string, unknown>): void {
+    if (!error && reply.statusCode < 400 && isQuiet(request)) reply.log.debug({ res: reply, responseTime: reply.elapsedTime }, 'request completed');
+    else super.requestCompleted(error, request, reply, metadata);
+  }
 }
