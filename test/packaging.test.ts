@@ -139,11 +139,18 @@ t.test('docker-compose.yml: parses; services, volumes, commands and ports agree'
   t.equal(mounts.get('prometheus:/etc/prometheus'), './config/prometheus');
   const prom = YAML.parse(read('config/prometheus/prometheus.yml')) as {
     rule_files: string[];
-    scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }>; relabel_configs?: Array<{ replacement?: string }> }>;
+    scrape_configs: Array<{
+      job_name: string;
+      static_configs?: Array<{ targets: string[] }>;
+      http_sd_configs?: Array<{ url: string }>;
+      relabel_configs?: Array<{ replacement?: string }>;
+    }>;
   };
   for (const f of prom.rule_files) t.ok(existsSync(join(root, 'config/prometheus', f)), `rule file ${f} is in the mounted directory`);
-  const scraped = prom.scrape_configs.flatMap((s) => s.static_configs.flatMap((c) => c.targets));
-  for (const target of [...scraped, ...prom.scrape_configs.flatMap((s) => (s.relabel_configs ?? []).map((r) => r.replacement).filter(Boolean) as string[])]) {
+  const scraped = prom.scrape_configs.flatMap((s) => (s.static_configs ?? []).flatMap((c) => c.targets));
+  const discovered = prom.scrape_configs.flatMap((s) => (s.http_sd_configs ?? []).map((c) => new URL(c.url).host));
+  t.same(discovered, ['smtp-tls-probe:9925'], 'service discovery asks the service');
+  for (const target of [...scraped, ...discovered, ...prom.scrape_configs.flatMap((s) => (s.relabel_configs ?? []).map((r) => r.replacement).filter(Boolean) as string[])]) {
     const [host] = target.split(':');
     t.ok(services[host!], `${target}: a compose service`);
   }
