@@ -81,6 +81,8 @@ t.test('blackbox_exporter and /probe agree series by series', { skip: available 
     }),
     // Waits after it: blackbox_exporter times out and cannot tell a regex failure (README).
     noStarttlsWaits: await fakeSmtp({ host: '127.0.0.8', ehlo: '250-fake.test Hello\r\n250 8BITMIME\r\n' }),
+    // Port 465 style, through the smtps module of each.
+    smtps: await fakeSmtp({ host: '127.0.0.9', implicitTls: true, tls: chain(good) }),
   };
   const refusedPort = await freePort('127.0.0.7');
   const targets: Record<string, string> = { refused: `127.0.0.7:${refusedPort}` };
@@ -111,6 +113,20 @@ t.test('blackbox_exporter and /probe agree series by series', { skip: available 
       '      tls_config:',
       `        ca_file: ${JSON.stringify(caFile)}`,
       '        server_name: hybrid.domain.com',
+      '  smtps:',
+      '    prober: tcp',
+      '    timeout: 2s',
+      '    tcp:',
+      '      preferred_ip_protocol: ip4',
+      '      tls: true',
+      '      query_response:',
+      '        - expect: "^220[ -]"',
+      '        - send: "EHLO prober.test\\r"',
+      '        - expect: "^250 "',
+      '        - send: "QUIT\\r"',
+      '      tls_config:',
+      `        ca_file: ${JSON.stringify(caFile)}`,
+      '        server_name: hybrid.domain.com',
     ].join('\n'),
   );
   const ports = [...Object.values(servers).map((s) => s.port), refusedPort];
@@ -121,6 +137,7 @@ t.test('blackbox_exporter and /probe agree series by series', { skip: available 
       `onDemand: { refuseAddresses: [], ports: [${ports.join(', ')}] }`,
       'modules:',
       '  smtp_starttls: { caFile: ca.pem, sni: hybrid.domain.com, expect: [hybrid.domain.com], ehlo: prober.test, timeout: 5 }',
+      '  smtps: { implicitTls: true, caFile: ca.pem, sni: hybrid.domain.com, expect: [hybrid.domain.com], ehlo: prober.test, timeout: 5 }',
     ].join('\n'),
   );
   const bbPort = await freePort();
@@ -142,7 +159,7 @@ t.test('blackbox_exporter and /probe agree series by series', { skip: available 
   }
 
   for (const [name, target] of Object.entries(targets)) {
-    const query = `module=smtp_starttls&target=${encodeURIComponent(target)}`;
+    const query = `module=${name === 'smtps' ? 'smtps' : 'smtp_starttls'}&target=${encodeURIComponent(target)}`;
     const theirs = parseMetrics(await (await fetch(`http://127.0.0.1:${bbPort}/probe?${query}`)).text()).filter(
       (s) => !/^(go|process|promhttp)_/.test(s.name),
     );
@@ -171,7 +188,7 @@ t.test('blackbox_exporter and /probe agree series by series', { skip: available 
     }
     if (name === 'wrongName') t.equal(find(ours, 'probe_ssl_last_chain_expiry_timestamp_seconds').length, 1, 'the chain was trusted: its expiry is known');
     if (name === 'selfSigned') t.same(find(ours, 'probe_ssl_last_chain_expiry_timestamp_seconds'), [], 'no verified chain, no chain expiry');
-    if (name === 'good') {
+    if (name === 'good' || name === 'smtps') {
       t.same(find(ours, 'probe_success')[0]?.value, 1);
       t.same(find(ours, 'probe_ssl_last_chain_info')[0]?.labels.subject, 'CN=hybrid.domain.com,O=SMTP Lab,C=DE');
     }
