@@ -13,7 +13,7 @@ import { splitPem } from '../probe/cert/trust-store.js';
 import { parseServerName } from '../probe/host.js';
 import { makeTarget, TARGET_DEFAULTS } from '../probe/probe-target.js';
 import type { ProbeTarget } from '../probe/types.js';
-import { buildModules, type ProbeModule } from './modules.js';
+import { buildModules, TLS_VERSIONS, type ProbeModule } from './modules.js';
 import { ConfigSchema, type AddressClass, type RawConfig, type RawTarget } from './schema.js';
 import { parseYaml, readConfigText } from './yaml-text.js';
 
@@ -147,8 +147,6 @@ export function parseListen(text: string): { host: string; port: number } | null
   if (port > 65535) return null;
   return { host, port };
 }
-
-const TLS_VERSIONS = { '1.0': 'TLSv1', '1.1': 'TLSv1.1', '1.2': 'TLSv1.2', '1.3': 'TLSv1.3' } as const;
 
 export interface ParseOptions {
   /** Where relative caFile paths are taken from. */

@@ -9,7 +9,8 @@ import { Type } from '@sinclair/typebox';
 import { parseExpectName, parseServerName } from '../probe/host.js';
 import type { ProbeTarget } from '../probe/types.js';
 
-const TLS_VERSIONS = { '1.0': 'TLSv1', '1.1': 'TLSv1.1', '1.2': 'TLSv1.2', '1.3': 'TLSv1.3' } as const;
+/** minTls in the config → Node's names. */
+export const TLS_VERSIONS = { '1.0': 'TLSv1', '1.1': 'TLSv1.1', '1.2': 'TLSv1.2', '1.3': 'TLSv1.3' } as const;
 
 export const MODULE_NAME = '^[A-Za-z0-9_.-]{1,100}$';
 

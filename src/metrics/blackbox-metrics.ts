@@ -10,6 +10,7 @@
  * carries the serialnumber label of blackbox_exporter 0.26 and later.
  */
 import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
 import { Gauge, type Registry } from 'prom-client';
 import type { ReasonCode } from '../probe/reasons.js';
 import type { AddressResult, TargetResult } from '../probe/types.js';
@@ -39,23 +40,9 @@ function goTlsVersion(protocol: string): string {
 
 /** FNV-1a (32 bits) of the address bytes: 4 for IPv4, 16 for IPv6, like Go's ipHash. */
 export function ipAddrHash(address: string): number {
-  let bytes: number[];
-  if (isIP(address) === 4) {
-    bytes = address.split('.').map(Number);
-  } else {
-    bytes = [];
-    const [head = '', tail] = address.split('::') as [string, string | undefined];
-    const words = (s: string) => (s ? s.split(':') : []);
-    // An embedded IPv4 tail (::ffff:1.2.3.4) is two words.
-    const expand = (ws: string[]) =>
-      ws.flatMap((w) => (w.includes('.') ? ((o) => [((o[0]! << 8) | o[1]!).toString(16), ((o[2]! << 8) | o[3]!).toString(16)])(w.split('.').map(Number)) : [w]));
-    const left = expand(words(head));
-    const right = tail === undefined ? [] : expand(words(tail));
-    const all = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
-    for (const w of all) bytes.push((parseInt(w, 16) >> 8) & 0xff, parseInt(w, 16) & 0xff);
-    // Go hashes an IPv4-mapped IPv6 address as its 4 IPv4 bytes.
-    if (bytes.slice(0, 12).join() === '0,0,0,0,0,0,0,0,0,0,255,255') bytes = bytes.slice(12);
-  }
+  const ip = ipaddr.parse(address);
+  // Go hashes an IPv4-mapped IPv6 address as its 4 IPv4 bytes.
+  const bytes = ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress() ? (ip as ipaddr.IPv6).toIPv4Address().toByteArray() : ip.toByteArray();
   let h = 0x811c9dc5;
   for (const b of bytes) h = Math.imul(h ^ b, 0x01000193) >>> 0;
   return h;

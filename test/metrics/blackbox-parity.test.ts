@@ -52,6 +52,11 @@ t.test('Go-style distinguished names', async (t) => {
   t.equal(goDn([rdn('1.2.840.113549.1.9.1', 'a@b.c'), rdn('2.5.4.3', 'x')]), 'CN=x,1.2.840.113549.1.9.1=#0c05614062 2e63'.replace(' ', ''));
   t.equal(goDn([rdn('0.9.2342.19200300.100.1.25', 'com'), rdn('2.5.4.3', 'x')]), 'CN=x,0.9.2342.19200300.100.1.25=#1303636f6d');
   t.equal(ipAddrHash('127.0.0.2'), ipAddrHash('::ffff:127.0.0.2'), 'mapped addresses hash as IPv4');
+  // FNV-1a over the 4 or 16 address bytes, computed independently (Python's ipaddress and the FNV constants).
+  t.same(
+    ['127.0.0.2', '::1', '2001:db8::1:2', '64:ff9b::192.0.2.1'].map(ipAddrHash),
+    [3618585652, 1751717746, 846485090, 3431457182],
+  );
   t.not(ipAddrHash('::1'), ipAddrHash('::2'));
 });
 
