@@ -209,7 +209,9 @@ t.test('serve as a process: SIGTERM refuses /probe at once, aborts running ones 
   const file = join(dir, 'h.yaml');
   const ports = `[${hole.port}, ${silentSrv.port}]`;
   await writeFile(file, configText([], `onDemand: { refuseAddresses: [], ports: ${ports}, maxTimeout: 120 }`));
-  const p = await serveProcess(['--config', file, '--grace', '1']);
+  // A grace of 2 s leaves room for the late request below to arrive before the listener closes
+  // on a loaded machine; the bound asserted is still grace + 1 s.
+  const p = await serveProcess(['--config', file, '--grace', '2']);
   t.teardown(() => void p.child.kill('SIGKILL'));
   await until('listening', () => p.lines.some((l) => l.msg === 'smtp-tls-probe listening'), 10_000);
   const port = (p.lines.find((l) => l.msg === 'smtp-tls-probe listening')!.listen as { port: number }).port;
@@ -235,7 +237,7 @@ t.test('serve as a process: SIGTERM refuses /probe at once, aborts running ones 
   const code = await Promise.race([p.exited, new Promise((r) => setTimeout(() => r('still running'), 5000))]);
   const took = Date.now() - t0;
   t.equal(code, 0, 'exit 0');
-  t.ok(took < 2000, `exited within grace + 1 s (${took} ms)`);
+  t.ok(took < 3000, `exited within grace + 1 s (${took} ms)`);
   for (const r of await Promise.all(running)) {
     t.equal(r.status, 503, 'a running probe cut by the shutdown answers 503');
     t.equal(r.body.code, 'shutting_down');
