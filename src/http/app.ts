@@ -40,6 +40,8 @@ export interface AppDeps {
   allowedHosts?: () => readonly string[];
 }
 
+const UNHANDLED_OUTCOMES: Record<number, string> = { 400: 'bad_parameter', 405: 'method_not_allowed', 429: 'rate_limited', 503: 'shutting_down' };
+
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     // The request log must not carry secrets from query strings.
@@ -85,9 +87,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       };
     },
   });
-  // A 503 Fastify answers itself while closing never reaches the route: counted here.
+  // What never reached the route's handler (a parameter refused by the schema, a 503 Fastify
+  // answers itself while closing, HEAD) is counted here, by the code its status stands for.
   app.addHook('onResponse', async (request, reply) => {
-    if (reply.statusCode === 503 && request.url.split('?')[0] === '/probe') countOnce(request, 'shutting_down', deps.metrics);
+    if (request.url.split('?')[0] !== '/probe') return;
+    countOnce(request, UNHANDLED_OUTCOMES[reply.statusCode] ?? `status_${reply.statusCode}`, deps.metrics);
   });
   probeRoute(app, { ...deps, drain: deps.drain ?? new OnDemandDrain(), allowedHosts: deps.allowedHosts ?? (() => []) });
   resultsRoutes(app, deps);

@@ -244,6 +244,8 @@ t.test('rate limit per client', async (t) => {
   const metrics = (await app.inject({ url: '/metrics' })).body;
   t.match(metrics, /^smtp_tls_on_demand_requests_total\{outcome="rate_limited"\} 2$/m, 'every 429 is counted');
   t.match(metrics, /^smtp_tls_on_demand_requests_total\{outcome="address_not_allowed"\} 3$/m);
+  await app.inject({ url: '/probe?host=hybrid.domain.com&port=99999', remoteAddress: '127.0.0.10' });
+  t.match((await app.inject({ url: '/metrics' })).body, /^smtp_tls_on_demand_requests_total\{outcome="bad_parameter"\} 1$/m, 'a parameter the schema refuses is counted too');
 });
 
 t.test('concurrency cap on on-demand probes', async (t) => {
