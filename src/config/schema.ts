@@ -75,6 +75,16 @@ export const OnDemandSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** Where results, history and certificate sightings are kept (SQLite). */
+export const StorageSchema = Type.Object(
+  {
+    /** A file (relative paths from the working directory), or ':memory:' to keep nothing. */
+    path: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+    retentionDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
+  },
+  { additionalProperties: false },
+);
+
 export const ConfigSchema = Type.Object(
   {
     listen: Type.Optional(Type.String({ minLength: 1 })),
@@ -88,6 +98,7 @@ export const ConfigSchema = Type.Object(
     defaults: Type.Optional(DefaultsSchema),
     targets: Type.Optional(Type.Array(TargetSchema, { maxItems: 10000 })),
     onDemand: Type.Optional(OnDemandSchema),
+    storage: Type.Optional(StorageSchema),
   },
   { additionalProperties: false },
 );

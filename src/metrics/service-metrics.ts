@@ -74,6 +74,15 @@ export class ServiceMetrics {
         this.set(Date.parse(reload().at) / 1000);
       },
     });
+    new Counter({
+      name: 'smtp_tls_store_errors_total',
+      help: 'Failed reads and writes of the results database (disk full, locked, ...); the service goes on from memory.',
+      registers: [this.base],
+      collect() {
+        this.reset();
+        this.inc(store.errors());
+      },
+    });
     new Gauge({
       name: 'smtp_tls_config_targets',
       help: 'Number of configured targets.',

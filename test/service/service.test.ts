@@ -4,6 +4,7 @@
  * shutdown, and the serve command as a process (signals, exit codes).
  */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +36,7 @@ function configText(targets: string[], extra = ''): string {
   return [
     'listen: 127.0.0.1:0',
     'jitter: 0',
+    'storage: { path: ":memory:" }',
     'defaults:',
     '  caFile: ca.pem',
     '  timeout: 3',
@@ -145,7 +147,8 @@ t.test('close: running probes finish within the grace period, then everything st
 
 async function serveProcess(args: string[], env: NodeJS.ProcessEnv = {}) {
   const bin = new URL('../../dist/cli/main.js', import.meta.url).pathname;
-  const child = spawn(process.execPath, [bin, 'serve', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // In the temp directory: the default storage.path (data/...) is relative to the working directory.
+  const child = spawn(process.execPath, [bin, 'serve', ...args], { cwd: dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += String(d)));
   const lines: Array<Record<string, unknown>> = [];
@@ -200,4 +203,5 @@ t.test('the shipped config serves as it is', async (t) => {
   t.equal(refused.body.code, 'address_not_allowed');
   p.child.kill('SIGINT');
   t.equal(await p.exited, 0);
+  t.ok(existsSync(join(dir, 'data', 'smtp-tls-probe.db')), 'the default database is data/smtp-tls-probe.db in the working directory');
 });
