@@ -125,3 +125,15 @@ t.test('a CA file is read relative to the config file and must hold a certificat
     /targets\[0\]\.caFile: \/d\/x\.pem holds no PEM certificate/,
   );
 });
+
+t.test('storage: path from the key, else SMTP_TLS_PROBE_STORAGE, else data/ in the working directory', async (t) => {
+  const cwd = '/srv/probe';
+  t.same(parseConfig('', 'x.yaml', { baseDir: dir, cwd }).storage, { path: '/srv/probe/data/smtp-tls-probe.db', retentionDays: 90 });
+  const env = { SMTP_TLS_PROBE_STORAGE: '/var/lib/smtp-tls-probe/smtp-tls-probe.db' };
+  t.equal(parseConfig('', 'x.yaml', { baseDir: dir, cwd, env }).storage.path, env.SMTP_TLS_PROBE_STORAGE, 'the image default');
+  const own = parseConfig('storage: { path: db/probe.db, retentionDays: 30 }', 'x.yaml', { baseDir: '/etc/stp', cwd, env });
+  t.same(own.storage, { path: '/srv/probe/db/probe.db', retentionDays: 30 }, 'the key wins; relative to the working directory');
+  t.equal(parseConfig('storage: { path: ":memory:" }', 'x.yaml', { baseDir: dir }).storage.path, ':memory:');
+  t.throws(() => parseConfig('storage: { retentionDays: 0 }', 'x.yaml', { baseDir: dir }), /storage\.retentionDays: must be >= 1/);
+  t.throws(() => parseConfig('storage: { file: x.db }', 'x.yaml', { baseDir: dir }), /storage\.file: unknown key/);
+});
