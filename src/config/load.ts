@@ -253,6 +253,7 @@ function build(raw: RawConfig, source: string, options: ParseOptions): Config {
         thumbprint: t.thumbprint,
         minTlsVersion: minTls ? TLS_VERSIONS[minTls] : undefined,
         family,
+        samples: t.samples ?? defaults.samples,
       }),
     });
   });

@@ -22,6 +22,8 @@ const TargetSettings = {
   ehlo: Type.Optional(Name),
   family: Type.Optional(Family),
   caFile: Type.Optional(Type.String({ minLength: 1 })),
+  /** Connections per address per run: servers behind one address (load balancer) may differ. */
+  samples: Type.Optional(Type.Integer({ minimum: 1, maximum: 10 })),
 };
 
 export const DefaultsSchema = Type.Object(TargetSettings, { additionalProperties: false });

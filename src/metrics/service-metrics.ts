@@ -112,6 +112,7 @@ export class ServiceMetrics {
         labels: configured.get(rec.name)?.target.labels ?? {},
         result: rec.latest,
         thumbprintSince: rec.thumbprintSince,
+        distinctCertificates: rec.distinctCertificates,
         intervalSeconds: configured.get(rec.name)?.intervalSeconds ?? null,
       })),
     );

@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { probeAddress } from './probe-address.js';
+import { MAX_SAMPLES, probeSamples } from './samples.js';
 import { reason, statusOf, worst } from './reasons.js';
 import type { ProbeTarget, Reason, TargetResult } from './types.js';
 
@@ -58,6 +58,7 @@ export function makeTarget(t: Partial<ProbeTarget> & { host: string }): ProbeTar
     warnDays: t.warnDays ?? TARGET_DEFAULTS.warnDays,
     ...(t.thumbprint ? { thumbprint: t.thumbprint } : {}),
     minTlsVersion: t.minTlsVersion ?? TARGET_DEFAULTS.minTlsVersion,
+    ...(t.samples && t.samples > 1 ? { samples: Math.min(t.samples, MAX_SAMPLES) } : {}),
   };
 }
 
@@ -136,7 +137,7 @@ export async function probeTarget(target: ProbeTarget, options: ProbeOptions): P
     const problem = inputProblem(target);
     const addresses = problem ?? (await addressesOf(target, options.resolver ?? systemResolver, signal));
     if (Array.isArray(addresses)) {
-      result.addresses = await Promise.all(addresses.map((a) => probeAddress(target, a, signal, options.now)));
+      result.addresses = await Promise.all(addresses.map((a) => probeSamples(target, a, signal, options.now)));
     } else {
       result.reasons.push(addresses);
     }

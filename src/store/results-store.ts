@@ -6,7 +6,8 @@
  * on from memory: probing must never stop because a disk is full or a file is locked.
  */
 import type { DatabaseSync } from 'node:sqlite';
-import type { Reason, Status, TargetResult } from '../probe/types.js';
+import type { CertificateFacts, Reason, Status, TargetResult } from '../probe/types.js';
+import { flagReturns, RecentCertificates } from './consistency.js';
 import { openDatabase } from './database.js';
 import { Tables, type Outcome } from './tables.js';
 import type { CertificateSighting, HistoryEntry, HistoryQuery, ResultsStore, TargetRecord } from './types.js';
@@ -69,6 +70,8 @@ export class SqliteResultsStore implements ResultsStore {
   /** `target\0address` → the last certificate seen there. */
   private readonly certState = new Map<string, CertState>();
   private readonly openSpans = new Map<string, { id: number; key: string }>();
+  /** Certificates seen per address within the last 24 h: returns and smtp_tls_cert_distinct. */
+  private readonly recent = new RecentCertificates();
   private readonly logger: StoreLogger;
   private readonly retentionMs: number;
   private readonly historySize: number;
@@ -91,10 +94,16 @@ export class SqliteResultsStore implements ResultsStore {
     }
     for (const a of this.tables.loadAddresses()) this.certState.set(`${a.target}\0${a.address}`, a);
     for (const s of this.tables.loadOpenSpans()) this.openSpans.set(s.target, { id: s.id, key: s.outcome });
+    for (const c of this.tables.certificates(Date.now() - RecentCertificates.WINDOW_MS)) {
+      this.recent.add(`${c.target}\0${c.address}`, c.thumbprint, c.subject, Date.parse(c.lastSeen), c.count);
+    }
   }
 
   record(name: string, result: TargetResult): void {
     const at = Date.parse(result.startedAt);
+    // Before anything is kept: a return to a certificate the address had stopped serving
+    // (A, B, A within 24 h) is judged here, where the past is known.
+    flagReturns(name, result, this.certState, this.recent, at);
     const prev = this.memory.get(name);
     const statusSince = prev && prev.latest.status === result.status ? prev.statusSince : at;
     const runs = prev?.runs ?? emptyRuns();
@@ -105,12 +114,18 @@ export class SqliteResultsStore implements ResultsStore {
     // A change is a certificate different from the last one seen at the address; probes
     // that got no certificate (timeouts, refusals) leave the state alone.
     const changed: Array<{ address: string; thumbprint: string; at: number }> = [];
-    const certs = [];
+    const certs: Array<{ address: string; c: CertificateFacts }> = [];
     for (const a of result.addresses) {
       const c = a.certificate;
-      if (!c) continue;
-      certs.push({ address: a.address, c });
       const key = `${name}\0${a.address}`;
+      // Every certificate this run saw at the address (several with samples), once.
+      const seen = new Map<string, CertificateFacts>();
+      for (const x of [c, ...(a.samples ?? []).map((s) => s.certificate)]) if (x) seen.set(x.thumbprint, x);
+      for (const x of seen.values()) {
+        certs.push({ address: a.address, c: x });
+        this.recent.add(key, x.thumbprint, x.subject, at, 1);
+      }
+      if (!c) continue;
       const before = this.certState.get(key);
       if (before?.thumbprint === c.thumbprint) continue;
       if (before) this.logger.info({ target: name, address: a.address, from: before.thumbprint, to: c.thumbprint }, 'certificate changed');
@@ -217,7 +232,13 @@ export class SqliteResultsStore implements ResultsStore {
       const s = this.certState.get(`${name}\0${a.address}`);
       if (s) thumbprintSince[a.address] = new Date(s.changedAt).toISOString();
     }
-    return { name, latest: m.latest, statusSince: new Date(m.statusSince).toISOString(), thumbprintSince, runs: m.runs };
+    const distinctCertificates: Record<string, number> = {};
+    const now = Date.parse(m.latest.startedAt);
+    for (const a of m.latest.addresses) {
+      const n = this.recent.distinct(`${name}\0${a.address}`, now);
+      if (n > 0) distinctCertificates[a.address] = n;
+    }
+    return { name, latest: m.latest, statusSince: new Date(m.statusSince).toISOString(), thumbprintSince, distinctCertificates, runs: m.runs };
   }
 
   private read<T>(query: () => T, fallback: T): T {

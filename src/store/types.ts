@@ -33,6 +33,8 @@ export interface TargetRecord {
    * restarts do not move it.
    */
   thumbprintSince: Record<string, string>;
+  /** Per address of the latest result, distinct certificates served there within the last 24 h. */
+  distinctCertificates: Record<string, number>;
   /** Runs since this process started (a Prometheus counter resets on restart). */
   runs: { total: number; byStatus: Record<Status, number> };
 }

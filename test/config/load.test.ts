@@ -137,3 +137,10 @@ t.test('storage: path from the key, else SMTP_TLS_PROBE_STORAGE, else data/ in t
   t.throws(() => parseConfig('storage: { retentionDays: 0 }', 'x.yaml', { baseDir: dir }), /storage\.retentionDays: must be >= 1/);
   t.throws(() => parseConfig('storage: { file: x.db }', 'x.yaml', { baseDir: dir }), /storage\.file: unknown key/);
 });
+
+t.test('samples: per target or from defaults, 1 to 10', async (t) => {
+  const c = parseConfig('defaults: { samples: 3 }\ntargets: [ { host: a.test }, { host: b.test, samples: 1 } ]', 'x.yaml', { baseDir: dir });
+  t.equal(c.targets[0]?.probe.samples, 3);
+  t.equal(c.targets[1]?.probe.samples, undefined, 'one sample is the plain probe');
+  t.throws(() => parseConfig('targets: [ { host: a.test, samples: 11 } ]', 'x.yaml', { baseDir: dir }), /targets\[0\]\.samples: must be <= 10/);
+});

@@ -79,7 +79,7 @@ async function start(config: string) {
     p.child.kill('SIGTERM');
     return p.exited;
   };
-  return { p, json, changedAt, stop };
+  return { p, base, json, changedAt, stop };
 }
 
 const config = (db: string) =>
@@ -131,6 +131,10 @@ t.test('restart, a timeout in between and a renewal: only the renewal is a certi
     return r.latest.addresses[0]?.certificate?.thumbprint === certB.thumbprint ? r : undefined;
   });
   t.equal(await second.changedAt(), Date.parse(renewed.latest.startedAt) / 1000, 'B is one change, at the probe that saw it');
+  const samples = parseMetrics(await (await fetch(`${second.base}/metrics`)).text());
+  t.equal(find(samples, 'smtp_tls_cert_distinct', { target: 'hybrid', address: '127.0.0.2' })[0]?.value, 2, 'A and B within 24 h');
+  t.equal(find(samples, 'smtp_tls_store_errors_total')[0]?.value, 0);
+  t.notOk(renewed.latest.addresses[0].reasons.length, 'a renewal is no inconsistency');
   const certs = (await second.json('/certificates')) as unknown as Array<Record<string, unknown>>;
   t.same(
     certs.map((c) => [c.target, c.address, c.thumbprint, c.servedNow]),
