@@ -33,6 +33,10 @@ export interface StoreOptions {
 
 const DAY = 86_400_000;
 const PRUNE_BATCH = 500;
+/** Results written per transaction at most. */
+const MAX_BATCH = 1000;
+/** An unchanged target's row and sightings are rewritten at most this often. */
+const REFRESH_MS = 15 * 60_000;
 const PRUNE_EVERY = 3_600_000;
 const silent: StoreLogger = { info() {}, warn() {}, error() {} };
 const codes = (reasons: readonly Reason[]) => reasons.map((r) => r.code);
@@ -57,6 +61,29 @@ interface Memory {
   runs: TargetRecord['runs'];
 }
 
+interface PendingWrite {
+  name: string;
+  result: TargetResult;
+  statusSince: number;
+  outcome: Outcome;
+  outcomeKey: string;
+  changed: Array<{ address: string; thumbprint: string; at: number }>;
+  /** Sightings not yet written (n probes each); empty for a span-only write. */
+  certs: Sighting[];
+  /** Write the target's row and sightings, not only the span's extension. */
+  full: boolean;
+  at: number;
+}
+
+interface Sighting {
+  address: string;
+  c: CertificateFacts;
+  /** Probes that saw it since the last write, the first and the last of them. */
+  n: number;
+  first: number;
+  last: number;
+}
+
 interface CertState {
   thumbprint: string;
   changedAt: number;
@@ -77,6 +104,12 @@ export class SqliteResultsStore implements ResultsStore {
   private readonly historySize: number;
   private readonly failuresKept: number;
   private failures = 0;
+  private pending: PendingWrite[] = [];
+  private readonly lastOutcome = new Map<string, string>();
+  private readonly lastFull = new Map<string, number>();
+  /** Per target, certificate sightings not yet written. */
+  private readonly unwritten = new Map<string, Map<string, Sighting>>();
+  private flushScheduled = false;
   private pruneTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -114,7 +147,8 @@ export class SqliteResultsStore implements ResultsStore {
     // A change is a certificate different from the last one seen at the address; probes
     // that got no certificate (timeouts, refusals) leave the state alone.
     const changed: Array<{ address: string; thumbprint: string; at: number }> = [];
-    const certs: Array<{ address: string; c: CertificateFacts }> = [];
+    const unwritten = this.unwritten.get(name) ?? new Map<string, Sighting>();
+    this.unwritten.set(name, unwritten);
     for (const a of result.addresses) {
       const c = a.certificate;
       const key = `${name}\0${a.address}`;
@@ -122,7 +156,12 @@ export class SqliteResultsStore implements ResultsStore {
       const seen = new Map<string, CertificateFacts>();
       for (const x of [c, ...(a.samples ?? []).map((s) => s.certificate)]) if (x) seen.set(x.thumbprint, x);
       for (const x of seen.values()) {
-        certs.push({ address: a.address, c: x });
+        const k = `${a.address}\0${x.thumbprint}`;
+        const u = unwritten.get(k);
+        if (u) {
+          u.n++;
+          u.last = at;
+        } else unwritten.set(k, { address: a.address, c: x, n: 1, first: at, last: at });
         this.recent.add(key, x.thumbprint, x.subject, at, 1);
       }
       if (!c) continue;
@@ -135,16 +174,54 @@ export class SqliteResultsStore implements ResultsStore {
 
     const outcome = outcomeOf(result);
     const outcomeKey = JSON.stringify(outcome);
-    const open = this.openSpans.get(name);
-    const extend = open && open.key === outcomeKey ? open.id : null;
     if (this.closed) return;
+    // Storage grows with changes: an unchanged outcome only extends its span, and the latest
+    // result and sightings are rewritten at most every REFRESH_MS (and at close).
+    const full = changed.length > 0 || this.lastOutcome.get(name) !== outcomeKey || at - (this.lastFull.get(name) ?? 0) >= REFRESH_MS;
+    this.lastOutcome.set(name, outcomeKey);
+    let certs: Sighting[] = [];
+    if (full) {
+      this.lastFull.set(name, at);
+      certs = [...unwritten.values()];
+      this.unwritten.delete(name);
+    }
+    this.pending.push({ name, result, statusSince, outcome, outcomeKey, changed, certs, full, at });
+    // Results of a round arrive together: one transaction for all of them, on the next turn.
+    if (this.pending.length >= MAX_BATCH) this.flush();
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Writes what record() queued, in one transaction. Reads call it first. */
+  flush(): void {
+    this.flushScheduled = false;
+    const batch = this.pending;
+    if (batch.length === 0 || this.closed) return;
+    this.pending = [];
+    const opened: string[] = [];
     try {
-      const id = this.tables.write(name, result, statusSince, { target: name, extend, outcome, outcomeKey, at }, changed, certs);
-      this.openSpans.set(name, { id, key: outcomeKey });
+      this.tables.transaction(() => {
+        for (const w of batch) {
+          const open = this.openSpans.get(w.name);
+          const extend = open && open.key === w.outcomeKey ? open.id : null;
+          let id = extend;
+          if (!w.full && id !== null) this.tables.extend(id, w.at);
+          else id = this.tables.write(w.name, w.result, w.statusSince, { target: w.name, extend, outcome: w.outcome, outcomeKey: w.outcomeKey, at: w.at }, w.changed, w.certs);
+          this.openSpans.set(w.name, { id, key: w.outcomeKey });
+          opened.push(w.name);
+        }
+      });
     } catch (err) {
-      // The next successful write starts a new span rather than extend one we lost track of.
-      this.openSpans.delete(name);
-      this.fail(err, 'cannot write a probe result to the database; going on from memory', { target: name });
+      // Rolled back: the next write starts new spans rather than extend rows that are gone.
+      for (const name of opened) this.openSpans.delete(name);
+      for (const w of batch) {
+        this.openSpans.delete(w.name);
+        this.lastFull.delete(w.name);
+      }
+      this.failures += batch.length - 1;
+      this.fail(err, 'cannot write probe results to the database; going on from memory', { results: batch.length });
     }
   }
 
@@ -159,23 +236,48 @@ export class SqliteResultsStore implements ResultsStore {
 
   retain(names: Iterable<string>): void {
     const keep = new Set(names);
-    for (const name of this.memory.keys()) if (!keep.has(name)) this.memory.delete(name);
+    this.flush();
+    for (const name of this.memory.keys()) {
+      if (keep.has(name)) continue;
+      this.memory.delete(name);
+      this.lastOutcome.delete(name);
+      this.lastFull.delete(name);
+      this.unwritten.delete(name);
+    }
   }
 
   history(name: string, query: HistoryQuery): HistoryEntry[] {
+    this.flush();
     return this.read(() => this.tables.history(name, query.before?.getTime() ?? Number.MAX_SAFE_INTEGER, query.limit), []);
   }
 
   recentFailures(name: string, limit = this.failuresKept): HistoryEntry[] {
+    this.flush();
     return this.read(() => this.tables.failures(name, limit), []);
   }
 
   certificates(target?: string): CertificateSighting[] {
+    this.flush();
     const rows = this.read(() => this.tables.certificates(Date.now() - this.retentionMs, target), []);
     return rows.map((r) => {
-      const now = this.memory.get(r.target)?.latest.addresses.find((a) => a.address === r.address)?.certificate?.thumbprint;
-      return { ...r, servedNow: now === r.thumbprint };
+      const latest = this.memory.get(r.target)?.latest;
+      const servedNow = latest?.addresses.find((a) => a.address === r.address)?.certificate?.thumbprint === r.thumbprint;
+      const extra = this.unwritten.get(r.target)?.get(`${r.address}\0${r.thumbprint}`)?.n ?? 0;
+      return { ...r, count: r.count + extra, ...(servedNow && latest ? { lastSeen: latest.startedAt } : {}), servedNow };
     });
+  }
+
+  /** Queue a full write of every target whose row or sightings lag behind memory. */
+  private writeBack(): void {
+    for (const [name, m] of this.memory) {
+      const at = Date.parse(m.latest.startedAt);
+      const certs = [...(this.unwritten.get(name)?.values() ?? [])];
+      if (this.lastFull.get(name) === at && certs.length === 0) continue;
+      const outcome = outcomeOf(m.latest);
+      this.pending.push({ name, result: m.latest, statusSince: m.statusSince, outcome, outcomeKey: JSON.stringify(outcome), changed: [], certs, full: true, at });
+      this.unwritten.delete(name);
+      this.lastFull.set(name, at);
+    }
   }
 
   /** The default number of spans /results/NAME shows. */
@@ -201,6 +303,7 @@ export class SqliteResultsStore implements ResultsStore {
         if (n > 0) setImmediate(step);
         else resolve(total);
       };
+      this.flush();
       step();
     });
   }
@@ -217,6 +320,8 @@ export class SqliteResultsStore implements ResultsStore {
 
   close(): void {
     if (this.closed) return;
+    this.writeBack();
+    this.flush();
     this.closed = true;
     clearInterval(this.pruneTimer);
     try {

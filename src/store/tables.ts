@@ -65,8 +65,8 @@ export class Tables {
       upsertAddress: p(`INSERT INTO addresses (target, address, thumbprint, changed_at) VALUES (?, ?, ?, ?)
         ON CONFLICT (target, address) DO UPDATE SET thumbprint = excluded.thumbprint, changed_at = excluded.changed_at`),
       upsertCert: p(`INSERT INTO certificates (target, address, thumbprint, sha256, subject, issuer, sans, not_after,
-          tls_certificate_name, first_seen, last_seen, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
-        ON CONFLICT (target, address, thumbprint) DO UPDATE SET last_seen = excluded.last_seen, count = count + 1`),
+          tls_certificate_name, first_seen, last_seen, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (target, address, thumbprint) DO UPDATE SET last_seen = excluded.last_seen, count = count + excluded.count`),
       history: p(`SELECT outcome, first_seen, last_seen, count FROM spans WHERE target = ? AND last_seen < ?
         ORDER BY last_seen DESC, id DESC LIMIT ?`),
       failures: p(`SELECT outcome, first_seen, last_seen, count FROM spans WHERE target = ? AND status <> 'ok'
@@ -102,29 +102,39 @@ export class Tables {
     return rows;
   }
 
-  /** One probe's writes, all or nothing. Returns the id of the span written. */
+  /** One probe's writes (inside transaction()). Returns the id of the span written. */
   write(
     name: string,
     result: TargetResult,
     statusSince: number,
     span: SpanWrite,
     changed: Array<{ address: string; thumbprint: string; at: number }>,
-    certs: Array<{ address: string; c: CertificateFacts }>,
+    certs: Array<{ address: string; c: CertificateFacts; n: number; first: number; last: number }>,
   ): number {
     const at = span.at;
+    this.s.upsertTarget!.run(name, JSON.stringify(result), result.status, statusSince, at);
+    let id = span.extend;
+    if (id !== null) this.s.extendSpan!.run(at, id);
+    else id = Number(this.s.insertSpan!.run(name, span.outcomeKey, span.outcome.status, at, at).lastInsertRowid);
+    for (const ch of changed) this.s.upsertAddress!.run(name, ch.address, ch.thumbprint, ch.at);
+    for (const { address, c, n, first, last } of certs) {
+      this.s.upsertCert!.run(name, address, c.thumbprint, c.sha256, c.subject, c.issuer, JSON.stringify(c.dnsNames.concat(c.ipAddresses)),
+        Date.parse(c.notAfter), c.tlsCertificateName, first, last, n);
+    }
+    return id;
+  }
+
+  /** One more probe with the span's outcome. */
+  extend(span: number, at: number): void {
+    this.s.extendSpan!.run(at, span);
+  }
+
+  /** All or nothing. */
+  transaction(work: () => void): void {
     this.db.exec('BEGIN IMMEDIATE');
     try {
-      this.s.upsertTarget!.run(name, JSON.stringify(result), result.status, statusSince, at);
-      let id = span.extend;
-      if (id !== null) this.s.extendSpan!.run(at, id);
-      else id = Number(this.s.insertSpan!.run(name, span.outcomeKey, span.outcome.status, at, at).lastInsertRowid);
-      for (const ch of changed) this.s.upsertAddress!.run(name, ch.address, ch.thumbprint, ch.at);
-      for (const { address, c } of certs) {
-        this.s.upsertCert!.run(name, address, c.thumbprint, c.sha256, c.subject, c.issuer, JSON.stringify(c.dnsNames.concat(c.ipAddresses)),
-          Date.parse(c.notAfter), c.tlsCertificateName, at, at);
-      }
+      work();
       this.db.exec('COMMIT');
-      return id;
     } catch (e) {
       if (this.db.isTransaction) this.db.exec('ROLLBACK');
       throw e;
