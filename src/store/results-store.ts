@@ -35,8 +35,12 @@ const DAY = 86_400_000;
 const PRUNE_BATCH = 500;
 /** Results written per transaction at most. */
 const MAX_BATCH = 1000;
-/** An unchanged target's row and sightings are rewritten at most this often. */
-const REFRESH_MS = 15 * 60_000;
+/**
+ * An unchanged target's row and sightings are rewritten after this long plus up to as much
+ * again at random, so that targets started together do not all come due in one round. Only
+ * a crash loses what is newer: close() writes everything.
+ */
+const REFRESH_MS = 60 * 60_000;
 const PRUNE_EVERY = 3_600_000;
 const silent: StoreLogger = { info() {}, warn() {}, error() {} };
 const codes = (reasons: readonly Reason[]) => reasons.map((r) => r.code);
@@ -107,6 +111,7 @@ export class SqliteResultsStore implements ResultsStore {
   private pending: PendingWrite[] = [];
   private readonly lastOutcome = new Map<string, string>();
   private readonly lastFull = new Map<string, number>();
+  private readonly nextFull = new Map<string, number>();
   /** Per target, certificate sightings not yet written. */
   private readonly unwritten = new Map<string, Map<string, Sighting>>();
   private flushScheduled = false;
@@ -177,11 +182,12 @@ export class SqliteResultsStore implements ResultsStore {
     if (this.closed) return;
     // Storage grows with changes: an unchanged outcome only extends its span, and the latest
     // result and sightings are rewritten at most every REFRESH_MS (and at close).
-    const full = changed.length > 0 || this.lastOutcome.get(name) !== outcomeKey || at - (this.lastFull.get(name) ?? 0) >= REFRESH_MS;
+    const full = changed.length > 0 || this.lastOutcome.get(name) !== outcomeKey || at >= (this.nextFull.get(name) ?? 0);
     this.lastOutcome.set(name, outcomeKey);
     let certs: Sighting[] = [];
     if (full) {
       this.lastFull.set(name, at);
+      this.nextFull.set(name, at + REFRESH_MS * (1 + Math.random()));
       certs = [...unwritten.values()];
       this.unwritten.delete(name);
     }
@@ -219,6 +225,7 @@ export class SqliteResultsStore implements ResultsStore {
       for (const w of batch) {
         this.openSpans.delete(w.name);
         this.lastFull.delete(w.name);
+        this.nextFull.delete(w.name);
       }
       this.failures += batch.length - 1;
       this.fail(err, 'cannot write probe results to the database; going on from memory', { results: batch.length });
@@ -242,6 +249,7 @@ export class SqliteResultsStore implements ResultsStore {
       this.memory.delete(name);
       this.lastOutcome.delete(name);
       this.lastFull.delete(name);
+      this.nextFull.delete(name);
       this.unwritten.delete(name);
     }
   }

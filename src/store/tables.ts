@@ -68,9 +68,9 @@ export class Tables {
           tls_certificate_name, first_seen, last_seen, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (target, address, thumbprint) DO UPDATE SET last_seen = excluded.last_seen, count = count + excluded.count`),
       history: p(`SELECT outcome, first_seen, last_seen, count FROM spans WHERE target = ? AND last_seen < ?
-        ORDER BY last_seen DESC, id DESC LIMIT ?`),
+        ORDER BY id DESC LIMIT ?`),
       failures: p(`SELECT outcome, first_seen, last_seen, count FROM spans WHERE target = ? AND status <> 'ok'
-        ORDER BY last_seen DESC, id DESC LIMIT ?`),
+        ORDER BY id DESC LIMIT ?`),
       certs: p('SELECT * FROM certificates WHERE last_seen >= ? ORDER BY target, address, last_seen DESC'),
       certsOf: p('SELECT * FROM certificates WHERE target = ? AND last_seen >= ? ORDER BY address, last_seen DESC'),
       lastSeenCert: p('SELECT last_seen FROM certificates WHERE target = ? AND address = ? AND thumbprint = ?'),
