@@ -1,0 +1,175 @@
+/**
+ * Writes behind memory: results queue up and go to the database in one transaction on the
+ * next turn of the event loop (a round's results arrive together). Storage grows with
+ * changes: a probe with the same outcome as the last only extends its span; the target's
+ * latest result and its certificate sightings are rewritten when something changed, else
+ * about hourly, and everything at close.
+ */
+import type { CertificateFacts, Reason, TargetResult } from '../probe/types.js';
+import type { Outcome, Tables } from './tables.js';
+
+/** Results written per transaction at most. */
+const MAX_BATCH = 1000;
+/**
+ * An unchanged target is rewritten after this long plus up to as much again at random, so
+ * that targets started together do not all come due in one round. A crash loses at most that.
+ */
+const REFRESH_MS = 60 * 60_000;
+
+const codes = (reasons: readonly Reason[]) => reasons.map((r) => r.code);
+
+/** The outcome a span is made of: what must stay the same for a probe to extend it. */
+export function outcomeOf(result: TargetResult): Outcome {
+  return {
+    status: result.status,
+    reasons: codes(result.reasons),
+    addresses: result.addresses.map((a) => ({
+      address: a.address,
+      status: a.status,
+      reasons: codes(a.reasons),
+      thumbprint: a.certificate?.thumbprint ?? null,
+    })),
+  };
+}
+
+export interface Change {
+  address: string;
+  thumbprint: string;
+  at: number;
+}
+
+interface Sighting {
+  address: string;
+  c: CertificateFacts;
+  /** Probes that saw it since the last write, the first and the last of them. */
+  n: number;
+  first: number;
+  last: number;
+}
+
+interface PendingWrite {
+  name: string;
+  result: TargetResult;
+  statusSince: number;
+  outcome: Outcome;
+  outcomeKey: string;
+  changed: Change[];
+  /** Sightings not yet written; empty for a span-only write. */
+  certs: Sighting[];
+  /** Write the target's row and sightings, not only the span's extension. */
+  full: boolean;
+  at: number;
+}
+
+export class WriteBehind {
+  private pending: PendingWrite[] = [];
+  private scheduled = false;
+  private closed = false;
+  private readonly openSpans = new Map<string, { id: number; key: string }>();
+  private readonly lastOutcome = new Map<string, string>();
+  private readonly lastFull = new Map<string, number>();
+  private readonly nextFull = new Map<string, number>();
+  private readonly unwritten = new Map<string, Map<string, Sighting>>();
+
+  /** `onError(err, results)`: a batch could not be written (rolled back). */
+  constructor(
+    private readonly tables: Tables,
+    private readonly onError: (err: unknown, results: number) => void,
+  ) {
+    for (const s of tables.loadOpenSpans()) this.openSpans.set(s.target, { id: s.id, key: s.outcome });
+  }
+
+  /** A certificate this probe saw at an address (all of them, samples included). */
+  sighting(name: string, address: string, c: CertificateFacts, at: number): void {
+    let m = this.unwritten.get(name);
+    if (!m) this.unwritten.set(name, (m = new Map()));
+    const k = `${address}\0${c.thumbprint}`;
+    const u = m.get(k);
+    if (u) {
+      u.n++;
+      u.last = at;
+    } else {
+      m.set(k, { address, c, n: 1, first: at, last: at });
+    }
+  }
+
+  /** Probes that saw this certificate and are not written yet. */
+  unwrittenCount(name: string, address: string, thumbprint: string): number {
+    return this.unwritten.get(name)?.get(`${address}\0${thumbprint}`)?.n ?? 0;
+  }
+
+  enqueue(name: string, result: TargetResult, statusSince: number, changed: Change[], at: number): void {
+    const outcome = outcomeOf(result);
+    const outcomeKey = JSON.stringify(outcome);
+    const full = changed.length > 0 || this.lastOutcome.get(name) !== outcomeKey || at >= (this.nextFull.get(name) ?? 0);
+    this.lastOutcome.set(name, outcomeKey);
+    this.push({ name, result, statusSince, outcome, outcomeKey, changed, certs: full ? this.takeSightings(name, at) : [], full, at });
+  }
+
+  /** Queue a full write of every target whose row or sightings lag behind memory (at close). */
+  writeBack(latest: Iterable<[string, { latest: TargetResult; statusSince: number }]>): void {
+    for (const [name, m] of latest) {
+      const at = Date.parse(m.latest.startedAt);
+      if (this.lastFull.get(name) === at && !this.unwritten.has(name)) continue;
+      const outcome = outcomeOf(m.latest);
+      const certs = this.takeSightings(name, at);
+      this.pending.push({ name, result: m.latest, statusSince: m.statusSince, outcome, outcomeKey: JSON.stringify(outcome), changed: [], certs, full: true, at });
+    }
+  }
+
+  /** Flushes, then writes nothing more (the database is about to close). */
+  close(): void {
+    this.flush();
+    this.closed = true;
+  }
+
+  forget(name: string): void {
+    this.lastOutcome.delete(name);
+    this.lastFull.delete(name);
+    this.nextFull.delete(name);
+    this.unwritten.delete(name);
+  }
+
+  /** Writes what is queued, in one transaction. */
+  flush(): void {
+    this.scheduled = false;
+    const batch = this.pending;
+    if (batch.length === 0 || this.closed) return;
+    this.pending = [];
+    try {
+      this.tables.transaction(() => {
+        for (const w of batch) {
+          const open = this.openSpans.get(w.name);
+          let id = open && open.key === w.outcomeKey ? open.id : null;
+          if (!w.full && id !== null) this.tables.extend(id, w.at);
+          else id = this.tables.write(w.name, w.result, w.statusSince, { target: w.name, extend: id, outcome: w.outcome, outcomeKey: w.outcomeKey, at: w.at }, w.changed, w.certs);
+          this.openSpans.set(w.name, { id, key: w.outcomeKey });
+        }
+      });
+    } catch (err) {
+      // Rolled back: start new spans, and write those targets in full, next time.
+      for (const w of batch) {
+        this.openSpans.delete(w.name);
+        this.nextFull.delete(w.name);
+      }
+      this.onError(err, batch.length);
+    }
+  }
+
+  private takeSightings(name: string, at: number): Sighting[] {
+    this.lastFull.set(name, at);
+    this.nextFull.set(name, at + REFRESH_MS * (1 + Math.random()));
+    const certs = [...(this.unwritten.get(name)?.values() ?? [])];
+    this.unwritten.delete(name);
+    return certs;
+  }
+
+  private push(w: PendingWrite): void {
+    this.pending.push(w);
+    if (this.pending.length >= MAX_BATCH) this.flush();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+}
