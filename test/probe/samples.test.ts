@@ -3,20 +3,18 @@
  * between a correct backend and Exchange's self-signed one. Samples within one run, and
  * single probes over time through the store (A, B, A), both reveal it; a renewal does not.
  */
-import net from 'node:net';
 import t from 'tap';
 import { MemoryResultsStore } from '../../src/store/results-store.js';
 import { mint, pki, type Minted, type Pki } from '../helpers/certs.js';
 import { fakeSmtp, type FakeSmtp } from '../helpers/fake-smtp.js';
 import { codes, probeFake } from '../helpers/probe.js';
+import { roundRobin, type Balancer } from '../helpers/balancer.js';
 
 let ca: Pki;
 let good: Minted;
 let server1: Minted;
 let backends: FakeSmtp[];
-let balancer: net.Server;
-let lb: { host: string; port: number };
-let connections = 0;
+let lb: Balancer;
 
 t.before(async () => {
   ca = await pki('Contoso');
@@ -26,19 +24,9 @@ t.before(async () => {
     await fakeSmtp({ host: '127.0.0.6', ehlo: '250-SERVER2.domain.com\r\n250 STARTTLS\r\n', tls: { key: good.keyPem, cert: good.certPem + ca.intermediate.certPem } }),
     await fakeSmtp({ host: '127.0.0.7', ehlo: '250-SERVER1.domain.com\r\n250 STARTTLS\r\n', tls: { key: server1.keyPem, cert: server1.certPem } }),
   ];
-  // Round robin per connection, as a VIP without persistence does.
-  balancer = net.createServer((client) => {
-    const b = backends[connections++ % 2]!;
-    const up = net.connect(b.port, b.host);
-    client.pipe(up).pipe(client);
-    const end = () => (client.destroy(), up.destroy());
-    client.on('error', end).on('close', end);
-    up.on('error', end).on('close', end);
-  });
-  await new Promise<void>((resolve) => balancer.listen(0, '127.0.0.5', resolve));
-  lb = { host: '127.0.0.5', port: (balancer.address() as net.AddressInfo).port };
+  lb = await roundRobin('127.0.0.5', backends);
   t.teardown(async () => {
-    await new Promise((r) => balancer.close(r));
+    await lb.close();
     await Promise.all(backends.map((b) => b.close()));
   });
 });
@@ -46,7 +34,7 @@ t.before(async () => {
 const probe = (samples?: number) => probeFake(lb, { host: 'hybrid.domain.com', ca: ca.root.certPem, ...(samples ? { samples } : {}) });
 
 t.test('samples in one run: the worst sample is the verdict, and cert_inconsistent lists what was seen', async (t) => {
-  connections = 0;
+  lb.connections = 0;
   const r = await probe(4);
   const a = r.addresses[0]!;
   t.equal(a.status, 'critical', 'the self-signed backend makes the address critical');
@@ -64,7 +52,7 @@ t.test('samples in one run: the worst sample is the verdict, and cert_inconsiste
     [server1.thumbprint, 'SERVER1.domain.com', 'critical'],
   ]);
   t.ok(a.remediation.some((h) => /every backend server/.test(h)));
-  t.equal(connections, 4);
+  t.equal(lb.connections, 4);
 
   const one = await probe();
   t.equal(one.addresses[0]!.samples, undefined, 'one sample by default');
@@ -73,7 +61,7 @@ t.test('samples in one run: the worst sample is the verdict, and cert_inconsiste
 
 t.test('over time: A, B, A at one address is inconsistent; a renewal is one change', async (t) => {
   const store = new MemoryResultsStore();
-  connections = 0;
+  lb.connections = 0;
   for (let i = 0; i < 3; i++) store.record('lb', await probe());
   const rec = store.get('lb')!;
   const reasons = rec.latest.addresses[0]!.reasons;

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import t from 'tap';
-import { pki, type Minted, type Pki } from '../helpers/certs.js';
+import { roundRobin } from '../helpers/balancer.js';
+import { mint, pki, type Minted, type Pki } from '../helpers/certs.js';
 import { fakeSmtp, type FakeSmtp, type FakeSmtpOptions } from '../helpers/fake-smtp.js';
 import { find, parseMetrics } from '../helpers/prom.js';
 
@@ -151,6 +152,43 @@ t.test('restart, a timeout in between and a renewal: only the renewal is a certi
   const older = await second.json(`/results/hybrid/history?limit=2&before=${encodeURIComponent(history.next)}`);
   t.equal(older.spans[0].status, 'critical', 'the page before holds the timeout');
   t.equal(await second.stop(), 0);
+});
+
+t.test('two servers behind one address: samples reveal both, in /results, /metrics and /certificates', async (t) => {
+  const server1 = await mint({ subject: 'CN=SERVER1', dns: ['SERVER1', 'SERVER1.domain.com'] });
+  const backends = [
+    await fakeSmtp({ host: '127.0.0.6', tls: { key: certA.keyPem, cert: certA.certPem + ca.intermediate.certPem } }),
+    await fakeSmtp({ host: '127.0.0.7', tls: { key: server1.keyPem, cert: server1.certPem } }),
+  ];
+  const lb = await roundRobin('127.0.0.5', backends);
+  t.teardown(async () => {
+    await lb.close();
+    await Promise.all(backends.map((b) => b.close()));
+  });
+  const vip = await start(
+    [
+      'listen: 127.0.0.1:0',
+      'jitter: 0',
+      `storage: { path: ${join(dir, 'vip.db')} }`,
+      'defaults: { caFile: ca.pem, timeout: 2, schedule: "*/2 * * * * *" }',
+      'targets:',
+      `  - { name: vip, host: hybrid.domain.com, addresses: [127.0.0.5], port: ${lb.port}, samples: 2 }`,
+    ].join('\n'),
+  );
+  const r = await until('a probe of the VIP', async () => {
+    const x = await vip.json('/results/vip');
+    return x.latest ? x : undefined;
+  });
+  const a = r.latest.addresses[0];
+  t.same(a.reasons.map((x: { code: string }) => x.code).sort(), ['cert_inconsistent', 'cert_name_mismatch', 'cert_self_signed']);
+  t.equal(a.samples.length, 2);
+  t.match(a.reasons.find((x: { code: string }) => x.code === 'cert_inconsistent').message, `${server1.thumbprint} ("CN=SERVER1") 1 time`);
+  const samples = parseMetrics(await (await fetch(`${vip.base}/metrics`)).text());
+  t.equal(find(samples, 'smtp_tls_cert_distinct', { target: 'vip', address: '127.0.0.5' })[0]?.value, 2);
+  t.equal(find(samples, 'smtp_tls_reason', { target: 'vip', reason: 'cert_inconsistent', severity: 'warning' })[0]?.value, 1);
+  const certs = (await vip.json('/certificates?target=vip')) as unknown as Array<{ thumbprint: string; address: string }>;
+  t.same(certs.map((c) => c.thumbprint).sort(), [certA.thumbprint, server1.thumbprint].sort(), 'both backends\' certificates in the inventory');
+  t.equal(await vip.stop(), 0);
 });
 
 t.test('a database the service cannot use: exit code 2, a message naming the file, the file untouched', async (t) => {
