@@ -9,7 +9,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import type { CertificateFacts, Status, TargetResult } from '../probe/types.js';
 import { flagReturns, RecentCertificates } from './consistency.js';
 import { openDatabase } from './database.js';
-import { Tables } from './tables.js';
+import { Tables, type SpanEntry } from './tables.js';
 import { WriteBehind, type Change } from './write-behind.js';
 import type { CertificateSighting, HistoryEntry, HistoryQuery, ResultsStore, TargetRecord } from './types.js';
 
@@ -150,12 +150,18 @@ export class SqliteResultsStore implements ResultsStore {
 
   history(name: string, query: HistoryQuery): HistoryEntry[] {
     this.flush();
-    return this.read(() => this.tables.history(name, query.before?.getTime() ?? Number.MAX_SAFE_INTEGER, query.limit), []);
+    return this.withFolded(name, this.read(() => this.tables.history(name, query.before?.getTime() ?? Number.MAX_SAFE_INTEGER, query.limit), []));
   }
 
   recentFailures(name: string, limit = this.failuresKept): HistoryEntry[] {
     this.flush();
-    return this.read(() => this.tables.failures(name, limit), []);
+    return this.withFolded(name, this.read(() => this.tables.failures(name, limit), []));
+  }
+
+  /** Spans as they are: the open one with the probes folded into it that are not written yet. */
+  private withFolded(name: string, spans: SpanEntry[]): HistoryEntry[] {
+    const f = this.writes.unwrittenProbes(name);
+    return spans.map(({ id, ...e }) => (f && id === f.span ? { ...e, count: e.count + f.n, lastSeen: new Date(Math.max(f.at, Date.parse(e.lastSeen))).toISOString() } : e));
   }
 
   certificates(target?: string): CertificateSighting[] {

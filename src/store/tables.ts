@@ -20,16 +20,8 @@ export interface LoadedTarget {
   statusSince: number;
 }
 
-export interface SpanWrite {
-  target: string;
-  /** Extend this span, or insert a new one when null. */
-  extend: number | null;
-  outcome: Outcome;
-  outcomeKey: string;
-  at: number;
-}
-
 interface SpanRow {
+  id: number;
   outcome: string;
   first_seen: number;
   last_seen: number;
@@ -60,16 +52,16 @@ export class Tables {
       upsertTarget: p(`INSERT INTO targets (name, latest, status, status_since, updated_at) VALUES (?, ?, ?, ?, ?)
         ON CONFLICT (name) DO UPDATE SET latest = excluded.latest, status = excluded.status,
           status_since = excluded.status_since, updated_at = excluded.updated_at`),
-      extendSpan: p('UPDATE spans SET last_seen = ?, count = count + 1 WHERE id = ?'),
+      extendSpan: p('UPDATE spans SET last_seen = max(last_seen, ?), count = count + ? WHERE id = ?'),
       insertSpan: p('INSERT INTO spans (target, outcome, status, first_seen, last_seen, count) VALUES (?, ?, ?, ?, ?, 1)'),
       upsertAddress: p(`INSERT INTO addresses (target, address, thumbprint, changed_at) VALUES (?, ?, ?, ?)
         ON CONFLICT (target, address) DO UPDATE SET thumbprint = excluded.thumbprint, changed_at = excluded.changed_at`),
       upsertCert: p(`INSERT INTO certificates (target, address, thumbprint, sha256, subject, issuer, sans, not_after,
           tls_certificate_name, first_seen, last_seen, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (target, address, thumbprint) DO UPDATE SET last_seen = excluded.last_seen, count = count + excluded.count`),
-      history: p(`SELECT outcome, first_seen, last_seen, count FROM spans WHERE target = ? AND last_seen < ?
+      history: p(`SELECT id, outcome, first_seen, last_seen, count FROM spans WHERE target = ? AND last_seen < ?
         ORDER BY id DESC LIMIT ?`),
-      failures: p(`SELECT outcome, first_seen, last_seen, count FROM spans WHERE target = ? AND status <> 'ok'
+      failures: p(`SELECT id, outcome, first_seen, last_seen, count FROM spans WHERE target = ? AND status <> 'ok'
         ORDER BY id DESC LIMIT ?`),
       certs: p('SELECT * FROM certificates WHERE last_seen >= ? ORDER BY target, address, last_seen DESC'),
       certsOf: p('SELECT * FROM certificates WHERE target = ? AND last_seen >= ? ORDER BY address, last_seen DESC'),
@@ -102,31 +94,31 @@ export class Tables {
     return rows;
   }
 
-  /** One probe's writes (inside transaction()). Returns the id of the span written. */
-  write(
+  /** The target's row, its certificate changes and sightings (inside transaction()). */
+  writeTarget(
     name: string,
     result: TargetResult,
     statusSince: number,
-    span: SpanWrite,
+    at: number,
     changed: Array<{ address: string; thumbprint: string; at: number }>,
     certs: Array<{ address: string; c: CertificateFacts; n: number; first: number; last: number }>,
-  ): number {
-    const at = span.at;
+  ): void {
     this.s.upsertTarget!.run(name, JSON.stringify(result), result.status, statusSince, at);
-    let id = span.extend;
-    if (id !== null) this.s.extendSpan!.run(at, id);
-    else id = Number(this.s.insertSpan!.run(name, span.outcomeKey, span.outcome.status, at, at).lastInsertRowid);
     for (const ch of changed) this.s.upsertAddress!.run(name, ch.address, ch.thumbprint, ch.at);
     for (const { address, c, n, first, last } of certs) {
       this.s.upsertCert!.run(name, address, c.thumbprint, c.sha256, c.subject, c.issuer, JSON.stringify(c.dnsNames.concat(c.ipAddresses)),
         Date.parse(c.notAfter), c.tlsCertificateName, first, last, n);
     }
-    return id;
   }
 
-  /** One more probe with the span's outcome. */
-  extend(span: number, at: number): void {
-    this.s.extendSpan!.run(at, span);
+  /** A new span of one probe; returns its id. */
+  insertSpan(name: string, outcome: Outcome, outcomeKey: string, at: number): number {
+    return Number(this.s.insertSpan!.run(name, outcomeKey, outcome.status, at, at).lastInsertRowid);
+  }
+
+  /** `n` more probes with the span's outcome, the last at `at`. */
+  extend(span: number, at: number, n: number): void {
+    this.s.extendSpan!.run(at, n, span);
   }
 
   /** All or nothing. */
@@ -141,11 +133,11 @@ export class Tables {
     }
   }
 
-  history(name: string, before: number, limit: number): HistoryEntry[] {
+  history(name: string, before: number, limit: number): SpanEntry[] {
     return (this.s.history!.all(name, before, limit) as unknown as SpanRow[]).map(toEntry);
   }
 
-  failures(name: string, limit: number): HistoryEntry[] {
+  failures(name: string, limit: number): SpanEntry[] {
     return (this.s.failures!.all(name, limit) as unknown as SpanRow[]).map(toEntry);
   }
 
@@ -184,7 +176,10 @@ export class Tables {
   }
 }
 
-function toEntry(r: SpanRow): HistoryEntry {
+/** A history entry with the span's row id (to add probes not written yet). */
+export type SpanEntry = HistoryEntry & { id: number };
+
+function toEntry(r: SpanRow): SpanEntry {
   const o = JSON.parse(r.outcome) as Outcome;
-  return { firstSeen: iso(r.first_seen), lastSeen: iso(r.last_seen), count: r.count, status: o.status, reasons: o.reasons, addresses: o.addresses };
+  return { id: r.id, firstSeen: iso(r.first_seen), lastSeen: iso(r.last_seen), count: r.count, status: o.status, reasons: o.reasons, addresses: o.addresses };
 }

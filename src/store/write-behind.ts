@@ -1,9 +1,9 @@
 /**
- * Writes behind memory: results queue up and go to the database in one transaction on the
- * next turn of the event loop (a round's results arrive together). Storage grows with
- * changes: a probe with the same outcome as the last only extends its span; the target's
- * latest result and its certificate sightings are rewritten when something changed, else
- * about hourly, and everything at close.
+ * Writes behind memory. Storage grows with changes, and so do writes: a probe with the same
+ * outcome as the last is folded into its span in memory; the span, the target's latest
+ * result and its certificate sightings are written when something changed, else about
+ * hourly, and everything at close. Writes go in one transaction on the next turn of the
+ * event loop (a round's results arrive together).
  */
 import type { CertificateFacts, Reason, TargetResult } from '../probe/types.js';
 import type { Outcome, Tables } from './tables.js';
@@ -54,10 +54,16 @@ interface PendingWrite {
   outcome: Outcome;
   outcomeKey: string;
   changed: Change[];
-  /** Sightings not yet written; empty for a span-only write. */
   certs: Sighting[];
-  /** Write the target's row and sightings, not only the span's extension. */
-  full: boolean;
+  at: number;
+  /** Probes folded into the open span since it was last written. */
+  fold: Fold | null;
+  /** This write is a probe of its own (false: a write-back at close). */
+  probe: boolean;
+}
+
+interface Fold {
+  n: number;
   at: number;
 }
 
@@ -70,6 +76,7 @@ export class WriteBehind {
   private readonly lastFull = new Map<string, number>();
   private readonly nextFull = new Map<string, number>();
   private readonly unwritten = new Map<string, Map<string, Sighting>>();
+  private readonly folds = new Map<string, Fold>();
 
   /** `onError(err, results)`: a batch could not be written (rolled back). */
   constructor(
@@ -101,20 +108,35 @@ export class WriteBehind {
   enqueue(name: string, result: TargetResult, statusSince: number, changed: Change[], at: number): void {
     const outcome = outcomeOf(result);
     const outcomeKey = JSON.stringify(outcome);
-    const full = changed.length > 0 || this.lastOutcome.get(name) !== outcomeKey || at >= (this.nextFull.get(name) ?? 0);
+    const same = this.lastOutcome.get(name) === outcomeKey;
     this.lastOutcome.set(name, outcomeKey);
-    this.push({ name, result, statusSince, outcome, outcomeKey, changed, certs: full ? this.takeSightings(name, at) : [], full, at });
+    if (same && changed.length === 0 && at < (this.nextFull.get(name) ?? 0)) {
+      const f = this.folds.get(name);
+      if (f) {
+        f.n++;
+        f.at = at;
+      } else this.folds.set(name, { n: 1, at });
+      return;
+    }
+    this.push({ name, result, statusSince, outcome, outcomeKey, changed, certs: this.takeSightings(name, at), at, fold: this.takeFold(name), probe: true });
   }
 
-  /** Queue a full write of every target whose row or sightings lag behind memory (at close). */
+  /** Queue a write of every target whose row, span or sightings lag behind memory (at close). */
   writeBack(latest: Iterable<[string, { latest: TargetResult; statusSince: number }]>): void {
     for (const [name, m] of latest) {
       const at = Date.parse(m.latest.startedAt);
-      if (this.lastFull.get(name) === at && !this.unwritten.has(name)) continue;
+      if (this.lastFull.get(name) === at && !this.unwritten.has(name) && !this.folds.has(name)) continue;
       const outcome = outcomeOf(m.latest);
       const certs = this.takeSightings(name, at);
-      this.pending.push({ name, result: m.latest, statusSince: m.statusSince, outcome, outcomeKey: JSON.stringify(outcome), changed: [], certs, full: true, at });
+      this.pending.push({ name, result: m.latest, statusSince: m.statusSince, outcome, outcomeKey: JSON.stringify(outcome), changed: [], certs, at, fold: this.takeFold(name), probe: false });
     }
+  }
+
+  /** The open span of a target and the probes folded into it that are not written yet. */
+  unwrittenProbes(name: string): { span: number; n: number; at: number } | null {
+    const f = this.folds.get(name);
+    const open = this.openSpans.get(name);
+    return f && open ? { span: open.id, ...f } : null;
   }
 
   /** Flushes, then writes nothing more (the database is about to close). */
@@ -124,6 +146,7 @@ export class WriteBehind {
   }
 
   forget(name: string): void {
+    this.folds.delete(name);
     this.lastOutcome.delete(name);
     this.lastFull.delete(name);
     this.nextFull.delete(name);
@@ -140,10 +163,13 @@ export class WriteBehind {
       this.tables.transaction(() => {
         for (const w of batch) {
           const open = this.openSpans.get(w.name);
-          let id = open && open.key === w.outcomeKey ? open.id : null;
-          if (!w.full && id !== null) this.tables.extend(id, w.at);
-          else id = this.tables.write(w.name, w.result, w.statusSince, { target: w.name, extend: id, outcome: w.outcome, outcomeKey: w.outcomeKey, at: w.at }, w.changed, w.certs);
-          this.openSpans.set(w.name, { id, key: w.outcomeKey });
+          // Folded probes had the open span's outcome: they extend it, whatever comes next.
+          if (w.fold && open) this.tables.extend(open.id, w.fold.at, w.fold.n);
+          if (w.probe) {
+            if (open && open.key === w.outcomeKey) this.tables.extend(open.id, w.at, 1);
+            else this.openSpans.set(w.name, { id: this.tables.insertSpan(w.name, w.outcome, w.outcomeKey, w.at), key: w.outcomeKey });
+          }
+          this.tables.writeTarget(w.name, w.result, w.statusSince, w.at, w.changed, w.certs);
         }
       });
     } catch (err) {
@@ -162,6 +188,12 @@ export class WriteBehind {
     const certs = [...(this.unwritten.get(name)?.values() ?? [])];
     this.unwritten.delete(name);
     return certs;
+  }
+
+  private takeFold(name: string): Fold | null {
+    const f = this.folds.get(name) ?? null;
+    this.folds.delete(name);
+    return f;
   }
 
   private push(w: PendingWrite): void {

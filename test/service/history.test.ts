@@ -151,6 +151,11 @@ t.test('restart, a timeout in between and a renewal: only the renewal is a certi
   t.equal(history.spans[1]!.status, 'ok');
   const older = await second.json(`/results/hybrid/history?limit=2&before=${encodeURIComponent(history.next)}`);
   t.equal(older.spans[0].status, 'critical', 'the page before holds the timeout');
+  const bad = await fetch(`${second.base}/results/hybrid/history?before=yesterday`);
+  t.equal(bad.status, 400);
+  t.match(await bad.json(), { code: 'bad_parameter', parameter: 'before' });
+  t.equal((await fetch(`${second.base}/results/hybrid/history?limit=0`)).status, 400);
+  t.match(await (await fetch(`${second.base}/results/nobody/history`)).json(), { code: 'unknown_target' });
   t.equal(await second.stop(), 0);
 });
 
