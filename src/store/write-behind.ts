@@ -12,9 +12,10 @@ import type { Outcome, Tables } from './tables.js';
 const MAX_BATCH = 1000;
 /**
  * An unchanged target is rewritten after this long plus up to as much again at random, so
- * that targets started together do not all come due in one round. A crash loses at most that.
+ * that targets started together do not all come due in one round. Only a crash loses what
+ * is newer (counts and last-seen times of unchanged probes; never a change).
  */
-const REFRESH_MS = 60 * 60_000;
+const REFRESH_MS = 6 * 3_600_000;
 
 const codes = (reasons: readonly Reason[]) => reasons.map((r) => r.code);
 
@@ -30,6 +31,16 @@ export function outcomeOf(result: TargetResult): Outcome {
       thumbprint: a.certificate?.thumbprint ?? null,
     })),
   };
+}
+
+/** The outcome as one string, cheaper than its JSON; equal exactly when the outcomes are. */
+function flatKey(result: TargetResult): string {
+  let k = `${result.status}|${result.reasons.map((r) => r.code).join(',')}`;
+  for (const a of result.addresses) {
+    k += `|${a.address} ${a.status} ${a.certificate?.thumbprint ?? '-'}`;
+    for (const r of a.reasons) k += ` ${r.code}`;
+  }
+  return k;
 }
 
 export interface Change {
@@ -106,10 +117,10 @@ export class WriteBehind {
   }
 
   enqueue(name: string, result: TargetResult, statusSince: number, changed: Change[], at: number): void {
-    const outcome = outcomeOf(result);
-    const outcomeKey = JSON.stringify(outcome);
-    const same = this.lastOutcome.get(name) === outcomeKey;
-    this.lastOutcome.set(name, outcomeKey);
+    // The common case (nothing changed) must cost next to nothing: compare a flat key first.
+    const flat = flatKey(result);
+    const same = this.lastOutcome.get(name) === flat;
+    this.lastOutcome.set(name, flat);
     if (same && changed.length === 0 && at < (this.nextFull.get(name) ?? 0)) {
       const f = this.folds.get(name);
       if (f) {
@@ -118,6 +129,8 @@ export class WriteBehind {
       } else this.folds.set(name, { n: 1, at });
       return;
     }
+    const outcome = outcomeOf(result);
+    const outcomeKey = JSON.stringify(outcome);
     this.push({ name, result, statusSince, outcome, outcomeKey, changed, certs: this.takeSightings(name, at), at, fold: this.takeFold(name), probe: true });
   }
 
