@@ -159,6 +159,16 @@ t.test('files the store cannot use: a clear message naming the file, and the fil
   t.match((err as Error).message, /move it aside/);
   t.same(await readFile(garbage), g, 'untouched');
 
+  const busy = join(dir, 'busy.db');
+  const other = new DatabaseSync(busy);
+  other.exec('CREATE TABLE x (y); BEGIN EXCLUSIVE; INSERT INTO x VALUES (1)');
+  t.throws(() => new SqliteResultsStore({ path: busy }), {
+    name: 'StoreOpenError',
+    message: new RegExp(`${busy} is locked by another process .*Only one smtp-tls-probe service may use a database file`),
+  });
+  other.exec('ROLLBACK');
+  other.close();
+
   const blocker = join(dir, 'a-file');
   await writeFile(blocker, 'x');
   t.throws(() => new SqliteResultsStore({ path: join(blocker, 'sub', 'probe.db') }), {
