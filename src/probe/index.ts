@@ -3,4 +3,5 @@ export { probeTarget, makeTarget, systemResolver, TARGET_DEFAULTS, type Resolver
 export { probeAddress } from './probe-address.js';
 export { REASONS, REASON_CODES, worst, statusOf, type ReasonCode, type Severity } from './reasons.js';
 export { normalizeThumbprint } from './cert/judge.js';
+export { remediation } from './remediation.js';
 export type * from './types.js';

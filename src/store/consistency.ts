@@ -3,7 +3,7 @@
  * certificate it had stopped serving (A, B, A within 24 h) has several servers behind it
  * that disagree. A renewal (A, then B from then on) is a change, never an inconsistency.
  */
-import { statusOf, worst, REASONS } from '../probe/index.js';
+import { remediation, statusOf, worst, REASONS } from '../probe/index.js';
 import type { TargetResult } from '../probe/types.js';
 
 interface Seen {
@@ -73,6 +73,7 @@ export function flagReturns(
       },
     ];
     a.status = worst([a.status, statusOf(a.reasons)]);
+    a.remediation = remediation(a.reasons, a.certificate, a.names);
     flagged = true;
   }
   if (flagged) result.status = worst([result.status, ...result.addresses.map((x) => x.status)]);

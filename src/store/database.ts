@@ -22,10 +22,19 @@ export class StoreOpenError extends Error {
   }
 }
 
-/** SQLite's primary result code, or -1 for an error from the file system (mkdir). */
+/**
+ * SQLite's primary result code, or -1 for an error from the file system (mkdir). Node before
+ * 22.16 gives no `errcode`: then the code is read from SQLite's message.
+ */
 const sqliteCode = (e: unknown) => {
-  const code = (e as { errcode?: number }).errcode;
-  return code === undefined ? -1 : code & 0xff;
+  const code = (e as { errcode?: number; code?: string }).errcode;
+  if (code !== undefined) return code & 0xff;
+  if ((e as { code?: string }).code !== 'ERR_SQLITE_ERROR') return -1;
+  const text = String((e as Error).message);
+  if (/not a database/.test(text)) return SQLITE_NOTADB;
+  if (/malformed|corrupt/.test(text)) return SQLITE_CORRUPT;
+  if (/locked|busy/.test(text)) return SQLITE_BUSY;
+  return SQLITE_CANTOPEN;
 };
 // Primary result codes (the low byte of the extended code) that mean "not a usable database".
 const SQLITE_CORRUPT = 11;

@@ -128,7 +128,12 @@ export class Tables {
       work();
       this.db.exec('COMMIT');
     } catch (e) {
-      if (this.db.isTransaction) this.db.exec('ROLLBACK');
+      // Not db.isTransaction: it is newer than the oldest Node we support (22.13).
+      try {
+        this.db.exec('ROLLBACK');
+      } catch {
+        /* SQLite already rolled back (disk full, I/O error) */
+      }
       throw e;
     }
   }

@@ -68,6 +68,7 @@ t.test('over time: A, B, A at one address is inconsistent; a renewal is one chan
   t.ok(reasons.some((x) => x.code === 'cert_inconsistent'), 'the return to A is flagged');
   t.match(reasons.find((x) => x.code === 'cert_inconsistent')?.message, new RegExp(`went back to ${good.thumbprint} \\("CN=hybrid.domain.com"\\) after serving ${server1.thumbprint} within 24 h`));
   t.equal(rec.latest.addresses[0]!.status, 'warning', 'A itself is fine: the inconsistency is a warning');
+  t.ok(rec.latest.addresses[0]!.remediation.some((h) => /every backend server/.test(h)), 'with what to do');
   t.equal(rec.latest.status, 'warning');
   t.same(rec.distinctCertificates, { '127.0.0.5': 2 });
   t.same(store.history('lb', { limit: 1 })[0]!.addresses[0]!.reasons, ['cert_inconsistent']);
