@@ -146,6 +146,7 @@ export class SqliteResultsStore implements ResultsStore {
       this.memory.delete(name);
       this.writes.forget(name);
     }
+    // The certificate state of removed targets stays: re-added, they must not see a change.
   }
 
   history(name: string, query: HistoryQuery): HistoryEntry[] {

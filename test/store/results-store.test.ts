@@ -110,6 +110,8 @@ t.test('a certificate changes only when a probe gets a different one; restarts a
   t.same(store.get('a')!.thumbprintSince, { '127.0.0.2': first.startedAt }, 'a restart is no change');
   t.equal(store.get('a')!.statusSince, statusSince, 'status since survives');
   t.equal(store.get('a')!.latest.status, 'ok', 'the latest result survives');
+  t.same(store.recentFailures('a').map((f) => f.addresses[0]!.reasons), [['connect_timeout']], 'and the recent failures');
+  t.equal(store.certificates().length, 1, 'and the sightings');
   store.record('a', result('ok', 'AAAA'));
   t.same(store.get('a')!.thumbprintSince, { '127.0.0.2': first.startedAt }, 'nor is the first probe after it');
   t.equal(store.get('a')!.statusSince, statusSince);
