@@ -81,6 +81,10 @@ t.test('Dockerfile: multi-stage, sources exist, non-root, exec form, healthcheck
   const configPath = /SMTP_TLS_PROBE_CONFIG=(\S+)/.exec(env)?.[1];
   t.equal(configPath, '/etc/smtp-tls-probe/probe.yaml');
   t.ok(runtime.some((i) => i.op === 'COPY' && i.args === `config/probe.yaml ${configPath}`), 'the shipped config is where the env var points');
+  const storage = /SMTP_TLS_PROBE_STORAGE=(\S+)/.exec(env)?.[1];
+  t.equal(storage, '/var/lib/smtp-tls-probe/smtp-tls-probe.db', 'the database lives under /var/lib in the image');
+  t.ok(runtime.some((i) => i.op === 'VOLUME' && i.args === '/var/lib/smtp-tls-probe'), 'as a volume');
+  t.ok(runtime.some((i) => i.op === 'RUN' && /mkdir -p \/var\/lib\/smtp-tls-probe && chown node:node/.test(i.args)), 'writable by the user that runs');
 });
 
 t.test('docker-compose.yml: parses; services, volumes, commands and ports agree', async (t) => {
@@ -114,6 +118,8 @@ t.test('docker-compose.yml: parses; services, volumes, commands and ports agree'
   for (const opt of [...probe.command!, ...endpoints.command!].filter((a) => a.startsWith('--'))) {
     t.ok(usage.includes(opt), `option ${opt} exists`);
   }
+
+  t.ok((probe.volumes ?? []).some((v) => /^[\w-]+:\/var\/lib\/smtp-tls-probe$/.test(v)), 'the database directory is a named volume');
 
   // The service's config: a shipped file, in a mounted directory, valid, probing the demo ports.
   const configArg = probe.command![probe.command!.indexOf('--config') + 1]!;

@@ -59,6 +59,13 @@ export interface Config {
     /** Lowercased, without a final dot. */
     allowedHosts: string[];
   };
+  storage: StorageSettings;
+}
+
+export interface StorageSettings {
+  /** Absolute path of the SQLite file, or ':memory:'. */
+  path: string;
+  retentionDays: number;
 }
 
 export const DEFAULTS = {
@@ -68,6 +75,9 @@ export const DEFAULTS = {
   jitterSeconds: 10,
   history: 50,
   schedule: '*/5 * * * *',
+  /** Relative to the working directory; the Docker image sets SMTP_TLS_PROBE_STORAGE instead. */
+  storagePath: 'data/smtp-tls-probe.db',
+  retentionDays: 90,
   timeoutSeconds: 30,
   onDemand: {
     enabled: true,
@@ -152,6 +162,8 @@ export interface ParseOptions {
   /** Where relative caFile paths are taken from. */
   baseDir: string;
   env?: NodeJS.ProcessEnv;
+  /** Where a relative storage.path is taken from (default: the working directory). */
+  cwd?: string;
   readFile?: (path: string) => string;
 }
 
@@ -266,6 +278,7 @@ function build(raw: RawConfig, source: string, options: ParseOptions): Config {
         thumbprint: t.thumbprint,
         minTlsVersion: t.minTls ? TLS_VERSIONS[t.minTls] : (m.minTlsVersion ?? (minTls ? TLS_VERSIONS[minTls] : undefined)),
         family,
+        samples: t.samples ?? defaults.samples,
       }),
     });
   });
@@ -276,6 +289,7 @@ function build(raw: RawConfig, source: string, options: ParseOptions): Config {
     problems.push('SMTP_TLS_PROBE_TOKEN (environment): must be at least 16 characters');
   }
   if (problems.length) throw new ConfigError(source, problems);
+  const storagePath = raw.storage?.path ?? (options.env?.SMTP_TLS_PROBE_STORAGE || DEFAULTS.storagePath);
   return {
     source,
     listen: listen!,
@@ -305,6 +319,10 @@ function build(raw: RawConfig, source: string, options: ParseOptions): Config {
     },
     http: {
       allowedHosts: [...new Set((raw.http?.allowedHosts ?? []).map((h) => h.toLowerCase().replace(/\.$/, '')))],
+    },
+    storage: {
+      path: storagePath === ':memory:' ? storagePath : resolve(options.cwd ?? process.cwd(), storagePath),
+      retentionDays: raw.storage?.retentionDays ?? DEFAULTS.retentionDays,
     },
   };
 }

@@ -23,6 +23,8 @@ const TargetSettings = {
   ehlo: Type.Optional(Name),
   family: Type.Optional(Family),
   caFile: Type.Optional(Type.String({ minLength: 1 })),
+  /** Connections per address per run: servers behind one address (load balancer) may differ. */
+  samples: Type.Optional(Type.Integer({ minimum: 1, maximum: 10 })),
 };
 
 export const DefaultsSchema = Type.Object(TargetSettings, { additionalProperties: false });
@@ -99,6 +101,16 @@ export const HttpSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** Where results, history and certificate sightings are kept (SQLite). */
+export const StorageSchema = Type.Object(
+  {
+    /** A file (relative paths from the working directory), or ':memory:' to keep nothing. */
+    path: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+    retentionDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
+  },
+  { additionalProperties: false },
+);
+
 export const ConfigSchema = Type.Object(
   {
     listen: Type.Optional(Type.String({ minLength: 1 })),
@@ -115,6 +127,7 @@ export const ConfigSchema = Type.Object(
     targets: Type.Optional(Type.Array(TargetSchema, { maxItems: 10000 })),
     onDemand: Type.Optional(OnDemandSchema),
     http: Type.Optional(HttpSchema),
+    storage: Type.Optional(StorageSchema),
   },
   { additionalProperties: false },
 );

@@ -30,6 +30,8 @@ export interface AppDeps {
   health: () => HealthReport;
   notReady: () => string | null;
   version: string;
+  /** Spans shown with /results/NAME. */
+  historySize?: number;
   metrics: ProbeMetricsView & {
     /** The scheduled results and service metrics, for GET /metrics. */
     render(): Promise<string>;

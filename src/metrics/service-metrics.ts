@@ -74,6 +74,15 @@ export class ServiceMetrics {
         this.set(Date.parse(reload().at) / 1000);
       },
     });
+    new Counter({
+      name: 'smtp_tls_store_errors_total',
+      help: 'Failed reads and writes of the results database (disk full, locked, ...); the service goes on from memory.',
+      registers: [this.base],
+      collect() {
+        this.reset();
+        this.inc(store.errors());
+      },
+    });
     new Gauge({
       name: 'smtp_tls_config_targets',
       help: 'Number of configured targets.',
@@ -103,6 +112,7 @@ export class ServiceMetrics {
         labels: configured.get(rec.name)?.target.labels ?? {},
         result: rec.latest,
         thumbprintSince: rec.thumbprintSince,
+        distinctCertificates: rec.distinctCertificates,
         intervalSeconds: configured.get(rec.name)?.intervalSeconds ?? null,
       })),
     );

@@ -32,6 +32,8 @@ export interface ProbeTarget {
   thumbprint?: string;
   /** Lowest acceptable TLS version. */
   minTlsVersion: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+  /** Connections per address per probe (1-10): servers behind one address may differ. */
+  samples?: number;
 }
 
 export interface Reason {
@@ -142,6 +144,16 @@ export interface AddressResult {
   exchangeOnline: ExchangeOnlineHint | null;
   /** What to do, for an Exchange admin: one hint per reason that has one. */
   remediation: string[];
+  /** With samples > 1: every connection's outcome; the address's verdict is the worst one's. */
+  samples?: SampleOutcome[];
+}
+
+export interface SampleOutcome {
+  status: Status;
+  reasons: ReasonCode[];
+  certificate: CertificateFacts | null;
+  /** First word of the EHLO reply: which backend answered. */
+  ehloHost: string | null;
 }
 
 export interface TargetResult {

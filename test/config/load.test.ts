@@ -168,3 +168,22 @@ t.test('modules: built in, configured, and taken by targets where they set nothi
   t.match(m3, { probe: { port: 587, implicitTls: false, warnDays: 10 }, timeoutMs: 20000 }, 'defaults under the module');
   t.match(m4, { probe: { port: 465, implicitTls: true }, timeoutMs: 3000 });
 });
+
+t.test('storage: path from the key, else SMTP_TLS_PROBE_STORAGE, else data/ in the working directory', async (t) => {
+  const cwd = '/srv/probe';
+  t.same(parseConfig('', 'x.yaml', { baseDir: dir, cwd }).storage, { path: '/srv/probe/data/smtp-tls-probe.db', retentionDays: 90 });
+  const env = { SMTP_TLS_PROBE_STORAGE: '/var/lib/smtp-tls-probe/smtp-tls-probe.db' };
+  t.equal(parseConfig('', 'x.yaml', { baseDir: dir, cwd, env }).storage.path, env.SMTP_TLS_PROBE_STORAGE, 'the image default');
+  const own = parseConfig('storage: { path: db/probe.db, retentionDays: 30 }', 'x.yaml', { baseDir: '/etc/stp', cwd, env });
+  t.same(own.storage, { path: '/srv/probe/db/probe.db', retentionDays: 30 }, 'the key wins; relative to the working directory');
+  t.equal(parseConfig('storage: { path: ":memory:" }', 'x.yaml', { baseDir: dir }).storage.path, ':memory:');
+  t.throws(() => parseConfig('storage: { retentionDays: 0 }', 'x.yaml', { baseDir: dir }), /storage\.retentionDays: must be >= 1/);
+  t.throws(() => parseConfig('storage: { file: x.db }', 'x.yaml', { baseDir: dir }), /storage\.file: unknown key/);
+});
+
+t.test('samples: per target or from defaults, 1 to 10', async (t) => {
+  const c = parseConfig('defaults: { samples: 3 }\ntargets: [ { host: a.test }, { host: b.test, samples: 1 } ]', 'x.yaml', { baseDir: dir });
+  t.equal(c.targets[0]?.probe.samples, 3);
+  t.equal(c.targets[1]?.probe.samples, undefined, 'one sample is the plain probe');
+  t.throws(() => parseConfig('targets: [ { host: a.test, samples: 11 } ]', 'x.yaml', { baseDir: dir }), /targets\[0\]\.samples: must be <= 10/);
+});

@@ -204,7 +204,7 @@ t.test('alert rules: promtool check and unit tests; the Prometheus config is val
   const dir = new URL('../../config/prometheus/', import.meta.url).pathname;
   const check = spawnSync('promtool', ['check', 'rules', 'alerts.yml'], { cwd: dir, encoding: 'utf8' });
   t.equal(check.status, 0, check.stdout + check.stderr);
-  t.match(check.stdout, /SUCCESS: 9 rules found/);
+  t.match(check.stdout, /SUCCESS: 10 rules found/);
   const unit = spawnSync('promtool', ['test', 'rules', 'alerts.test.yml'], { cwd: dir, encoding: 'utf8' });
   t.equal(unit.status, 0, unit.stdout + unit.stderr);
   const config = spawnSync('promtool', ['check', 'config', 'prometheus.yml'], { cwd: dir, encoding: 'utf8' });

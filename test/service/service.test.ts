@@ -4,7 +4,7 @@
  * shutdown, and the serve command as a process (signals, exit codes).
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -38,6 +38,7 @@ function configText(targets: string[], extra = ''): string {
   return [
     'listen: 127.0.0.1:0',
     'jitter: 0',
+    'storage: { path: ":memory:" }',
     'defaults:',
     '  caFile: ca.pem',
     '  timeout: 3',
@@ -163,7 +164,8 @@ t.test('close: a client that never finishes its request does not hold the shutdo
 
 async function serveProcess(args: string[], env: NodeJS.ProcessEnv = {}) {
   const bin = new URL('../../dist/cli/main.js', import.meta.url).pathname;
-  const child = spawn(process.execPath, [bin, 'serve', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // In the temp directory: the default storage.path (data/...) is relative to the working directory.
+  const child = spawn(process.execPath, [bin, 'serve', ...args], { cwd: dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += String(d)));
   const lines: Array<Record<string, unknown>> = [];
@@ -276,6 +278,7 @@ t.test('the shipped config serves as it is', async (t) => {
   t.equal(refused.body.code, 'address_not_allowed');
   p.child.kill('SIGINT');
   t.equal(await p.exited, 0);
+  t.ok(existsSync(join(dir, 'data', 'smtp-tls-probe.db')), 'the default database is data/smtp-tls-probe.db in the working directory');
 });
 
 /**
