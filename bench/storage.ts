@@ -33,6 +33,8 @@ function cert(host: string, serial: number): CertificateFacts {
   return {
     subject: `CN=${host}, O=Contoso Ltd, L=Seattle, S=WA, C=US`,
     issuer: 'CN=DigiCert Global G2 TLS RSA SHA256 2020 CA1, O=DigiCert Inc, C=US',
+    subjectDn: `CN=${host},O=Contoso Ltd,L=Seattle,ST=WA,C=US`,
+    issuerDn: 'CN=DigiCert Global G2 TLS RSA SHA256 2020 CA1,O=DigiCert Inc,C=US',
     serialNumber: hex(serial).slice(0, 32),
     thumbprint: hex(serial),
     sha256: hex(serial).repeat(2).slice(0, 64),
@@ -47,6 +49,7 @@ function cert(host: string, serial: number): CertificateFacts {
     signatureAlgorithm: 'sha256WithRSAEncryption',
     selfSigned: false,
     tlsCertificateName: `<I>CN=DigiCert Global G2 TLS RSA SHA256 2020 CA1, O=DigiCert Inc, C=US<S>CN=${host}, O=Contoso Ltd, L=Seattle, S=WA, C=US`,
+    verifiedChainNotAfter: '2027-06-01T00:00:00.000Z',
   };
 }
 

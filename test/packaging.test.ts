@@ -145,11 +145,18 @@ t.test('docker-compose.yml: parses; services, volumes, commands and ports agree'
   t.equal(mounts.get('prometheus:/etc/prometheus'), './config/prometheus');
   const prom = YAML.parse(read('config/prometheus/prometheus.yml')) as {
     rule_files: string[];
-    scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }>; relabel_configs?: Array<{ replacement?: string }> }>;
+    scrape_configs: Array<{
+      job_name: string;
+      static_configs?: Array<{ targets: string[] }>;
+      http_sd_configs?: Array<{ url: string }>;
+      relabel_configs?: Array<{ replacement?: string }>;
+    }>;
   };
   for (const f of prom.rule_files) t.ok(existsSync(join(root, 'config/prometheus', f)), `rule file ${f} is in the mounted directory`);
-  const scraped = prom.scrape_configs.flatMap((s) => s.static_configs.flatMap((c) => c.targets));
-  for (const target of [...scraped, ...prom.scrape_configs.flatMap((s) => (s.relabel_configs ?? []).map((r) => r.replacement).filter(Boolean) as string[])]) {
+  const scraped = prom.scrape_configs.flatMap((s) => (s.static_configs ?? []).flatMap((c) => c.targets));
+  const discovered = prom.scrape_configs.flatMap((s) => (s.http_sd_configs ?? []).map((c) => new URL(c.url).host));
+  t.same(discovered, ['smtp-tls-probe:9925'], 'service discovery asks the service');
+  for (const target of [...scraped, ...discovered, ...prom.scrape_configs.flatMap((s) => (s.relabel_configs ?? []).map((r) => r.replacement).filter(Boolean) as string[])]) {
     const [host] = target.split(':');
     t.ok(services[host!], `${target}: a compose service`);
   }
@@ -164,8 +171,12 @@ t.test('docker-compose.yml: parses; services, volumes, commands and ports agree'
   t.equal(mounts.get(`grafana:${dashPath}`), './config/grafana/dashboards');
   t.ok(statSync(join(root, 'config/grafana/dashboards/smtp-tls-probe.json')).isFile());
   t.equal(services.grafana!.environment!.GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH, `${dashPath}/smtp-tls-probe.json`);
-  const datasource = YAML.parse(read('config/grafana/provisioning/datasources/prometheus.yml')) as { datasources: Array<{ url: string }> };
+  const datasource = YAML.parse(read('config/grafana/provisioning/datasources/prometheus.yml')) as {
+    datasources: Array<{ url: string; jsonData?: { timeInterval?: string } }>;
+  };
   t.equal(datasource.datasources[0]!.url, 'http://prometheus:9090');
+  const prometheus = YAML.parse(read('config/prometheus/prometheus.yml')) as { global: { scrape_interval: string } };
+  t.equal(datasource.datasources[0]!.jsonData?.timeInterval, prometheus.global.scrape_interval, "Grafana's $__rate_interval knows the scrape interval");
 });
 
 t.test('the Prometheus config used by compose passes promtool check config', { skip: hasPromtool() || process.env.CI ? false : 'promtool not installed' }, async (t) => {

@@ -6,7 +6,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ConfiguredTarget } from '../config/load.js';
 import type { TargetResult } from '../probe/types.js';
 import type { ResultsStore } from '../store/results-store.js';
-import { addBlackboxMetrics } from './blackbox-metrics.js';
+import { addBlackboxMetrics, type BlackboxContext } from './blackbox-metrics.js';
 import { addResultMetrics } from './result-metrics.js';
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -97,8 +97,8 @@ export class ServiceMetrics {
     this.onDemand.inc({ outcome });
   }
 
-  renderProbe(result: TargetResult): Promise<string> {
-    return renderProbeMetrics(result);
+  renderProbe(result: TargetResult, context?: BlackboxContext): Promise<string> {
+    return renderProbeMetrics(result, context);
   }
 
   /** Everything for GET /metrics. */
@@ -121,9 +121,9 @@ export class ServiceMetrics {
 }
 
 /** One on-demand probe as metrics: our names and blackbox_exporter's. */
-export async function renderProbeMetrics(result: TargetResult): Promise<string> {
+export async function renderProbeMetrics(result: TargetResult, context?: BlackboxContext): Promise<string> {
   const registry = new Registry();
   addResultMetrics(registry, [{ name: result.target.host, labels: {}, result }]);
-  addBlackboxMetrics(registry, result);
+  addBlackboxMetrics(registry, result, context);
   return registry.metrics();
 }

@@ -83,6 +83,10 @@ export interface TlsFacts {
 export interface CertificateFacts {
   subject: string;
   issuer: string;
+  /** Subject as Go's pkix.Name.String() prints it (`CN=…,O=…`), as blackbox_exporter labels it. */
+  subjectDn: string;
+  /** Issuer in the same form. */
+  issuerDn: string;
   serialNumber: string;
   /** SHA-1 of the DER, 40 uppercase hex, as Get-ExchangeCertificate shows it. */
   thumbprint: string;
@@ -100,6 +104,11 @@ export interface CertificateFacts {
   selfSigned: boolean;
   /** `<I>issuer<S>subject`, Windows rendering, as Set-ReceiveConnector -TlsCertificateName takes it. */
   tlsCertificateName: string;
+  /**
+   * Earliest notAfter along the path from this certificate to a trust anchor of the store (the
+   * anchor included); null when no such path was found (self-signed, untrusted, incomplete).
+   */
+  verifiedChainNotAfter: string | null;
 }
 
 export interface ChainEntry {

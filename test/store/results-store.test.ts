@@ -22,6 +22,8 @@ function cert(thumbprint: string): CertificateFacts {
   return {
     subject: `CN=hybrid.domain.com, O=${thumbprint}`,
     issuer: 'CN=Contoso Issuing CA',
+    subjectDn: `CN=hybrid.domain.com,O=${thumbprint}`,
+    issuerDn: 'CN=Contoso Issuing CA',
     serialNumber: '01',
     thumbprint,
     sha256: `${thumbprint}-256`,
@@ -36,6 +38,7 @@ function cert(thumbprint: string): CertificateFacts {
     signatureAlgorithm: 'ecdsa-with-SHA256',
     selfSigned: false,
     tlsCertificateName: `<I>CN=Contoso Issuing CA<S>CN=hybrid.domain.com, O=${thumbprint}`,
+    verifiedChainNotAfter: '2027-01-01T00:00:00.000Z',
   };
 }
 
