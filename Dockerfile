@@ -1,6 +1,6 @@
 # smtp-tls-probe: multi-stage build. Build with dev dependencies, run with production ones.
 #   docker build -t smtp-tls-probe .
-#   docker run -p 9925:9925 -v "$PWD/config:/etc/smtp-tls-probe:ro" smtp-tls-probe
+#   docker run -p 9925:9925 -v "$PWD/config:/etc/smtp-tls-probe:ro" -v smtp-tls-probe-data:/var/lib/smtp-tls-probe smtp-tls-probe
 
 FROM node:24-alpine AS build
 WORKDIR /app
@@ -12,7 +12,8 @@ RUN npm run build && npm prune --omit=dev
 
 FROM node:24-alpine
 ENV NODE_ENV=production \
-    SMTP_TLS_PROBE_CONFIG=/etc/smtp-tls-probe/probe.yaml
+    SMTP_TLS_PROBE_CONFIG=/etc/smtp-tls-probe/probe.yaml \
+    SMTP_TLS_PROBE_STORAGE=/var/lib/smtp-tls-probe/smtp-tls-probe.db
 WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
@@ -21,6 +22,11 @@ COPY --from=build /app/dist ./dist
 COPY config/probe.yaml /etc/smtp-tls-probe/probe.yaml
 # /demo holds the demo CA when the image runs the demo endpoints (docker-compose.yml).
 RUN mkdir /demo && chown node:node /demo
+# History and certificate sightings (SQLite through node:sqlite: nothing to compile), where
+# SMTP_TLS_PROBE_STORAGE points unless the config sets storage.path. Mount a volume here, or
+# they are lost with the container.
+RUN mkdir -p /var/lib/smtp-tls-probe && chown node:node /var/lib/smtp-tls-probe
+VOLUME /var/lib/smtp-tls-probe
 USER node
 EXPOSE 9925
 # Node's fetch: no curl needed in the image.

@@ -81,6 +81,10 @@ t.test('Dockerfile: multi-stage, sources exist, non-root, exec form, healthcheck
   const configPath = /SMTP_TLS_PROBE_CONFIG=(\S+)/.exec(env)?.[1];
   t.equal(configPath, '/etc/smtp-tls-probe/probe.yaml');
   t.ok(runtime.some((i) => i.op === 'COPY' && i.args === `config/probe.yaml ${configPath}`), 'the shipped config is where the env var points');
+  const storage = /SMTP_TLS_PROBE_STORAGE=(\S+)/.exec(env)?.[1];
+  t.equal(storage, '/var/lib/smtp-tls-probe/smtp-tls-probe.db', 'the database lives under /var/lib in the image');
+  t.ok(runtime.some((i) => i.op === 'VOLUME' && i.args === '/var/lib/smtp-tls-probe'), 'as a volume');
+  t.ok(runtime.some((i) => i.op === 'RUN' && /mkdir -p \/var\/lib\/smtp-tls-probe && chown node:node/.test(i.args)), 'writable by the user that runs');
 });
 
 t.test('docker-compose.yml: parses; services, volumes, commands and ports agree', async (t) => {
@@ -115,6 +119,8 @@ t.test('docker-compose.yml: parses; services, volumes, commands and ports agree'
     t.ok(usage.includes(opt), `option ${opt} exists`);
   }
 
+  t.ok((probe.volumes ?? []).some((v) => /^[\w-]+:\/var\/lib\/smtp-tls-probe$/.test(v)), 'the database directory is a named volume');
+
   // The service's config: a shipped file, in a mounted directory, valid, probing the demo ports.
   const configArg = probe.command![probe.command!.indexOf('--config') + 1]!;
   const hostDir = mounts.get(`smtp-tls-probe:${configArg.replace(/\/[^/]+$/, '')}`);
@@ -139,11 +145,18 @@ t.test('docker-compose.yml: parses; services, volumes, commands and ports agree'
   t.equal(mounts.get('prometheus:/etc/prometheus'), './config/prometheus');
   const prom = YAML.parse(read('config/prometheus/prometheus.yml')) as {
     rule_files: string[];
-    scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }>; relabel_configs?: Array<{ replacement?: string }> }>;
+    scrape_configs: Array<{
+      job_name: string;
+      static_configs?: Array<{ targets: string[] }>;
+      http_sd_configs?: Array<{ url: string }>;
+      relabel_configs?: Array<{ replacement?: string }>;
+    }>;
   };
   for (const f of prom.rule_files) t.ok(existsSync(join(root, 'config/prometheus', f)), `rule file ${f} is in the mounted directory`);
-  const scraped = prom.scrape_configs.flatMap((s) => s.static_configs.flatMap((c) => c.targets));
-  for (const target of [...scraped, ...prom.scrape_configs.flatMap((s) => (s.relabel_configs ?? []).map((r) => r.replacement).filter(Boolean) as string[])]) {
+  const scraped = prom.scrape_configs.flatMap((s) => (s.static_configs ?? []).flatMap((c) => c.targets));
+  const discovered = prom.scrape_configs.flatMap((s) => (s.http_sd_configs ?? []).map((c) => new URL(c.url).host));
+  t.same(discovered, ['smtp-tls-probe:9925'], 'service discovery asks the service');
+  for (const target of [...scraped, ...discovered, ...prom.scrape_configs.flatMap((s) => (s.relabel_configs ?? []).map((r) => r.replacement).filter(Boolean) as string[])]) {
     const [host] = target.split(':');
     t.ok(services[host!], `${target}: a compose service`);
   }
@@ -158,8 +171,12 @@ t.test('docker-compose.yml: parses; services, volumes, commands and ports agree'
   t.equal(mounts.get(`grafana:${dashPath}`), './config/grafana/dashboards');
   t.ok(statSync(join(root, 'config/grafana/dashboards/smtp-tls-probe.json')).isFile());
   t.equal(services.grafana!.environment!.GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH, `${dashPath}/smtp-tls-probe.json`);
-  const datasource = YAML.parse(read('config/grafana/provisioning/datasources/prometheus.yml')) as { datasources: Array<{ url: string }> };
+  const datasource = YAML.parse(read('config/grafana/provisioning/datasources/prometheus.yml')) as {
+    datasources: Array<{ url: string; jsonData?: { timeInterval?: string } }>;
+  };
   t.equal(datasource.datasources[0]!.url, 'http://prometheus:9090');
+  const prometheus = YAML.parse(read('config/prometheus/prometheus.yml')) as { global: { scrape_interval: string } };
+  t.equal(datasource.datasources[0]!.jsonData?.timeInterval, prometheus.global.scrape_interval, "Grafana's $__rate_interval knows the scrape interval");
 });
 
 t.test('the Prometheus config used by compose passes promtool check config', { skip: hasPromtool() || process.env.CI ? false : 'promtool not installed' }, async (t) => {

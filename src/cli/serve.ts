@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, parseListen } from '../config/load.js';
 import { startService } from '../service/service.js';
+import { StoreOpenError } from '../store/results-store.js';
 import type { Io } from './check.js';
 
 export const SERVE_USAGE = `Usage: smtp-tls-probe serve [--config FILE] [--listen HOST:PORT]
@@ -56,7 +57,7 @@ export async function runServe(argv: string[], io: Io): Promise<number> {
   try {
     service = await startService({ configPath, ...(listen ? { listen } : {}) });
   } catch (e) {
-    if (e instanceof ConfigError) {
+    if (e instanceof ConfigError || e instanceof StoreOpenError) {
       io.stderr(`smtp-tls-probe serve: ${e.message}\n`);
       return 2;
     }

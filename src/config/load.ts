@@ -13,6 +13,7 @@ import { splitPem } from '../probe/cert/trust-store.js';
 import { parseServerName } from '../probe/host.js';
 import { makeTarget, TARGET_DEFAULTS } from '../probe/probe-target.js';
 import type { ProbeTarget } from '../probe/types.js';
+import { buildModules, TLS_VERSIONS, type ProbeModule } from './modules.js';
 import { ConfigSchema, type AddressClass, type RawConfig, type RawTarget } from './schema.js';
 import { parseYaml, readConfigText } from './yaml-text.js';
 
@@ -22,6 +23,8 @@ export interface ConfiguredTarget {
   schedule: string;
   timeoutMs: number;
   labels: Record<string, string>;
+  /** The module named by the target, passed on by GET /sd. */
+  module?: string;
   probe: ProbeTarget;
 }
 
@@ -38,6 +41,8 @@ export interface OnDemandPolicy {
   probeDefaults: Partial<ProbeTarget>;
   /** Deadline when the caller gives none: defaults.timeout. */
   defaultTimeoutMs: number;
+  /** Probe modules by name (module=): the built-in ones and the configured ones (absent: the built-in ones). */
+  modules?: ReadonlyMap<string, ProbeModule>;
 }
 
 export interface Config {
@@ -55,6 +60,13 @@ export interface Config {
     /** Lowercased, without a final dot. */
     allowedHosts: string[];
   };
+  storage: StorageSettings;
+}
+
+export interface StorageSettings {
+  /** Absolute path of the SQLite file, or ':memory:'. */
+  path: string;
+  retentionDays: number;
 }
 
 export const DEFAULTS = {
@@ -63,13 +75,17 @@ export const DEFAULTS = {
   concurrency: 64,
   history: 50,
   schedule: '*/5 * * * *',
+  /** Relative to the working directory; the Docker image sets SMTP_TLS_PROBE_STORAGE instead. */
+  storagePath: 'data/smtp-tls-probe.db',
+  retentionDays: 90,
   timeoutSeconds: 30,
   onDemand: {
     enabled: true,
     ports: [25, 465, 587, 2525],
     refuseAddresses: ['loopback', 'link-local', 'unspecified', 'multicast', 'broadcast', 'reserved'] as AddressClass[],
-    rateLimit: { max: 30, windowSeconds: 60 },
-    maxConcurrent: 4,
+    // A Prometheus scraping 200 targets every 15 s from one address stays under it.
+    rateLimit: { max: 1200, windowSeconds: 60 },
+    maxConcurrent: 16,
     maxTimeoutSeconds: 60,
   },
 } as const;
@@ -142,12 +158,12 @@ export function parseListen(text: string): { host: string; port: number } | null
   return { host, port };
 }
 
-const TLS_VERSIONS = { '1.0': 'TLSv1', '1.1': 'TLSv1.1', '1.2': 'TLSv1.2', '1.3': 'TLSv1.3' } as const;
-
 export interface ParseOptions {
   /** Where relative caFile paths are taken from. */
   baseDir: string;
   env?: NodeJS.ProcessEnv;
+  /** Where a relative storage.path is taken from (default: the working directory). */
+  cwd?: string;
   readFile?: (path: string) => string;
 }
 
@@ -204,12 +220,19 @@ function build(raw: RawConfig, source: string, options: ParseOptions): Config {
     problems.push(`defaults.schedule: "${defaults.schedule}" is not a valid cron expression`);
   }
   const defaultCa = defaults.caFile !== undefined ? readCa(defaults.caFile, 'defaults.caFile') : undefined;
+  const modules = buildModules(raw.modules, readCa, problems);
 
   const names = new Map<string, number>();
   const targets: ConfiguredTarget[] = [];
   (raw.targets ?? []).forEach((t: RawTarget, i) => {
     const at = `targets[${i}]`;
-    const port = t.port ?? defaults.port ?? 25;
+    let m: ProbeModule = {};
+    if (t.module !== undefined) {
+      const found = modules.get(t.module);
+      if (found) m = found;
+      else problems.push(`${at}.module: unknown module "${t.module}"; known: ${[...modules.keys()].join(', ')}`);
+    }
+    const port = t.port ?? m.port ?? defaults.port ?? 25;
     const name = t.name ?? (port === 25 ? t.host : `${t.host}:${port}`);
     const first = names.get(name);
     if (first !== undefined) {
@@ -232,28 +255,30 @@ function build(raw: RawConfig, source: string, options: ParseOptions): Config {
     if (t.thumbprint !== undefined && normalizeThumbprint(t.thumbprint).length !== 40) {
       problems.push(`${at}.thumbprint: must be 40 hexadecimal characters (SHA-1)`);
     }
-    const ca = t.caFile !== undefined ? readCa(t.caFile, `${at}.caFile`) : defaultCa;
+    const ca = t.caFile !== undefined ? readCa(t.caFile, `${at}.caFile`) : (m.ca ?? defaultCa);
     const minTls = t.minTls ?? defaults.minTls;
     const family = t.family ?? defaults.family;
     targets.push({
       name,
       schedule,
-      timeoutMs: Math.round((t.timeout ?? defaults.timeout ?? DEFAULTS.timeoutSeconds) * 1000),
+      timeoutMs: t.timeout !== undefined ? Math.round(t.timeout * 1000) : (m.timeoutMs ?? Math.round((defaults.timeout ?? DEFAULTS.timeoutSeconds) * 1000)),
       labels: t.labels ?? {},
+      ...(t.module !== undefined ? { module: t.module } : {}),
       probe: makeTarget({
         host: t.host,
         port,
-        expect: t.expect,
-        sni: t.sni === false ? null : t.sni,
+        expect: t.expect ?? m.expect,
+        sni: t.sni === false ? null : (t.sni ?? m.sni),
         addresses: t.addresses,
         source: t.source,
-        implicitTls: t.implicitTls,
+        implicitTls: t.implicitTls ?? m.implicitTls,
         ca,
-        ehloName: t.ehlo ?? defaults.ehlo,
-        warnDays: t.warnDays ?? defaults.warnDays,
+        ehloName: t.ehlo ?? m.ehloName ?? defaults.ehlo,
+        warnDays: t.warnDays ?? m.warnDays ?? defaults.warnDays,
         thumbprint: t.thumbprint,
-        minTlsVersion: minTls ? TLS_VERSIONS[minTls] : undefined,
+        minTlsVersion: t.minTls ? TLS_VERSIONS[t.minTls] : (m.minTlsVersion ?? (minTls ? TLS_VERSIONS[minTls] : undefined)),
         family,
+        samples: t.samples ?? defaults.samples,
       }),
     });
   });
@@ -264,6 +289,7 @@ function build(raw: RawConfig, source: string, options: ParseOptions): Config {
     problems.push('SMTP_TLS_PROBE_TOKEN (environment): must be at least 16 characters');
   }
   if (problems.length) throw new ConfigError(source, problems);
+  const storagePath = raw.storage?.path ?? (options.env?.SMTP_TLS_PROBE_STORAGE || DEFAULTS.storagePath);
   return {
     source,
     listen: listen!,
@@ -289,9 +315,14 @@ function build(raw: RawConfig, source: string, options: ParseOptions): Config {
         ...(defaults.family ? { family: defaults.family } : {}),
       },
       defaultTimeoutMs: Math.round((defaults.timeout ?? DEFAULTS.timeoutSeconds) * 1000),
+      modules,
     },
     http: {
       allowedHosts: [...new Set((raw.http?.allowedHosts ?? []).map((h) => h.toLowerCase().replace(/\.$/, '')))],
+    },
+    storage: {
+      path: storagePath === ':memory:' ? storagePath : resolve(options.cwd ?? process.cwd(), storagePath),
+      retentionDays: raw.storage?.retentionDays ?? DEFAULTS.retentionDays,
     },
   };
 }

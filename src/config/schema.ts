@@ -3,6 +3,7 @@
  * defaults live here and are documented in config/probe.yaml and the README.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { MODULE_NAME, ModulesSchema } from './modules.js';
 
 const Port = Type.Integer({ minimum: 1, maximum: 65535 });
 const Seconds = Type.Number({ exclusiveMinimum: 0, maximum: 600 });
@@ -22,6 +23,8 @@ const TargetSettings = {
   ehlo: Type.Optional(Name),
   family: Type.Optional(Family),
   caFile: Type.Optional(Type.String({ minLength: 1 })),
+  /** Connections per address per run: servers behind one address (load balancer) may differ. */
+  samples: Type.Optional(Type.Integer({ minimum: 1, maximum: 10 })),
 };
 
 export const DefaultsSchema = Type.Object(TargetSettings, { additionalProperties: false });
@@ -37,6 +40,8 @@ export const TargetSchema = Type.Object(
     addresses: Type.Optional(Type.Array(Type.String(), { minItems: 1, maxItems: 32 })),
     source: Type.Optional(Type.String()),
     implicitTls: Type.Optional(Type.Boolean()),
+    /** A module (modules:) whose settings this target takes where it sets none of its own. */
+    module: Type.Optional(Type.String({ pattern: MODULE_NAME })),
     thumbprint: Type.Optional(Type.String()),
     labels: Type.Optional(
       Type.Record(Type.String({ pattern: LABEL_NAME }), Type.String({ maxLength: 200 }), {
@@ -96,6 +101,16 @@ export const HttpSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** Where results, history and certificate sightings are kept (SQLite). */
+export const StorageSchema = Type.Object(
+  {
+    /** A file (relative paths from the working directory), or ':memory:' to keep nothing. */
+    path: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+    retentionDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
+  },
+  { additionalProperties: false },
+);
+
 export const ConfigSchema = Type.Object(
   {
     listen: Type.Optional(Type.String({ minLength: 1 })),
@@ -107,9 +122,12 @@ export const ConfigSchema = Type.Object(
     jitter: Type.Optional(Type.Number({ minimum: 0, maximum: 3600 })),
     history: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
     defaults: Type.Optional(DefaultsSchema),
+    /** Probe profiles for `module=` on /probe and targets' `module:` (built-ins: modules.ts). */
+    modules: Type.Optional(ModulesSchema),
     targets: Type.Optional(Type.Array(TargetSchema, { maxItems: 10000 })),
     onDemand: Type.Optional(OnDemandSchema),
     http: Type.Optional(HttpSchema),
+    storage: Type.Optional(StorageSchema),
   },
   { additionalProperties: false },
 );

@@ -72,6 +72,8 @@ defaults:
   caFile: ca.pem
   schedule: "*/30 * * * * *"
   timeout: 10
+storage:
+  path: ":memory:"      # the demo's endpoints and certificates last as long as the demo
 onDemand:
   refuseAddresses: []   # the demo endpoints are on loopback
   ports: [25, 465, 587, 2525, ${endpoints.exchangePort}, ${endpoints.goodPort}]

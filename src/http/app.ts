@@ -9,12 +9,13 @@ import type { OnDemandPolicy } from '../config/load.js';
 import type { Resolver } from '../probe/index.js';
 import type { OnDemandProbe } from './on-demand.js';
 import type { ResultsStore } from '../store/results-store.js';
-import { rateLimitKey } from './auth.js';
+import { bearerMatches, rateLimitKey } from './auth.js';
 import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './errors.js';
-import { serializeRequest } from './request-log.js';
+import { QuietScrapeLogs, serializeRequest } from './request-log.js';
 import { healthRoutes, type HealthReport } from './routes/health.js';
-import { probeRoute, type ProbeMetricsView } from './routes/probe.js';
+import { countOnce, probeRoute, type ProbeMetricsView } from './routes/probe.js';
 import { resultsRoutes, type TargetsView } from './routes/results.js';
+import { sdRoute } from './routes/sd.js';
 import { SECURITY_HEADERS } from './security-headers.js';
 import { OnDemandDrain } from './shutdown.js';
 
@@ -29,6 +30,8 @@ export interface AppDeps {
   health: () => HealthReport;
   notReady: () => string | null;
   version: string;
+  /** Spans shown with /results/NAME. */
+  historySize?: number;
   metrics: ProbeMetricsView & {
     /** The scheduled results and service metrics, for GET /metrics. */
     render(): Promise<string>;
@@ -38,6 +41,8 @@ export interface AppDeps {
   /** http.allowedHosts (default none). */
   allowedHosts?: () => readonly string[];
 }
+
+const UNHANDLED_OUTCOMES: Record<number, string> = { 400: 'bad_parameter', 405: 'method_not_allowed', 429: 'rate_limited', 503: 'shutting_down' };
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
@@ -50,6 +55,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Unknown query parameters are errors, not silently dropped.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
     return503OnClosing: true,
+    logController: new QuietScrapeLogs(),
   });
   registerErrorHandling(app);
   app.addHook('onRequest', async (_request, reply) => {
@@ -69,15 +75,30 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     max: () => deps.policy().rateLimit.max,
     timeWindow: () => deps.policy().rateLimit.windowSeconds * 1000,
     keyGenerator: (request) => rateLimitKey(request, deps.policy().token),
-    errorResponseBuilder: (_request, context) => ({
-      statusCode: 429,
-      code: 'rate_limited',
-      message: `too many on-demand probes from this client: ${context.max} per ${context.after}`,
-    }),
+    // A caller with the token is who the token was given to (a Prometheus): not limited.
+    allowList: (request) => {
+      const token = deps.policy().token;
+      return token !== null && bearerMatches(request.headers.authorization, token);
+    },
+    errorResponseBuilder: (request, context) => {
+      countOnce(request, 'rate_limited', deps.metrics);
+      return {
+        statusCode: 429,
+        code: 'rate_limited',
+        message: `too many on-demand probes from this client: ${context.max} per ${context.after}`,
+      };
+    },
+  });
+  // What never reached the route's handler (a parameter refused by the schema, a 503 Fastify
+  // answers itself while closing, HEAD) is counted here, by the code its status stands for.
+  app.addHook('onResponse', async (request, reply) => {
+    if (request.url.split('?')[0] !== '/probe') return;
+    countOnce(request, UNHANDLED_OUTCOMES[reply.statusCode] ?? `status_${reply.statusCode}`, deps.metrics);
   });
   probeRoute(app, { ...deps, drain: deps.drain ?? new OnDemandDrain(), allowedHosts: deps.allowedHosts ?? (() => []) });
   resultsRoutes(app, deps);
   healthRoutes(app, deps);
+  sdRoute(app, deps);
   app.get(
     '/metrics',
     { schema: { summary: 'Prometheus metrics of the scheduled results, the service and the process' } },

@@ -3,7 +3,7 @@
  * documentation says (`?token=`, `?access_token=`, `?password=`), and logs travel further
  * than the service: their values are replaced before the URL is written.
  */
-import type { FastifyRequest } from 'fastify';
+import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 
 const SECRET_PARAMETERS = new Set(['token', 'access_token', 'password']);
 export const REDACTED = '[redacted]';
@@ -44,4 +44,27 @@ export function serializeRequest(request: FastifyRequest): Record<string, unknow
     remoteAddress: request.ip,
     remotePort: request.socket?.remotePort,
   };
+}
+
+/** Scraped every few seconds: their successful requests are logged at debug, not info. */
+const QUIET_PATHS = new Set(['/metrics', '/healthz']);
+
+function isQuiet(request: FastifyRequest): boolean {
+  return (request.method === 'GET' || request.method === 'HEAD') && QUIET_PATHS.has(request.url.split('?')[0]!);
+}
+
+/**
+ * Fastify's request lines, with those of a successful /metrics or /healthz request at debug: a
+ * 15 s scrape would otherwise write two info lines each time. A failure is logged as before.
+ */
+export class QuietScrapeLogs extends LogController {
+  override incomingRequest(request: FastifyRequest, reply: FastifyReply, metadata?: Record<string, unknown>): void {
+    if (isQuiet(request)) request.log.debug({ req: request }, 'incoming request');
+    else super.incomingRequest(request, reply, metadata);
+  }
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply, metadata?: Record<string, unknown>): void {
+    if (!error && reply.statusCode < 400 && isQuiet(request)) reply.log.debug({ res: reply, responseTime: reply.elapsedTime }, 'request completed');
+    else super.requestCompleted(error, request, reply, metadata);
+  }
 }

@@ -84,7 +84,9 @@ export class ResultSeriesCache {
     let slice = performance.now();
     for (const e of entries) {
       names.add(e.name);
-      const signature = JSON.stringify([e.labels, e.intervalSeconds ?? null, e.thumbprintSince ?? null]);
+      // Whatever else the entry carries (labels, interval, certificate history) is part of its series.
+      const { name: _name, result: _result, ...rest } = e;
+      const signature = JSON.stringify(rest);
       const known = this.byTarget.get(e.name);
       if (known && known.result === e.result && known.signature === signature) continue;
       const registry = new Registry();

@@ -15,6 +15,8 @@ export interface ResultEntry {
   result: TargetResult;
   /** When the served thumbprint of each address was first seen (scheduled results only). */
   thumbprintSince?: Record<string, string>;
+  /** Distinct certificates per address within the last 24 h (scheduled results only). */
+  distinctCertificates?: Record<string, number>;
   /** Seconds between scheduled runs (scheduled results only). */
   intervalSeconds?: number | null;
 }
@@ -59,7 +61,8 @@ export function addResultMetrics(registry: Registry, entries: readonly ResultEnt
     notBefore: gauge('smtp_tls_cert_not_before_timestamp_seconds', 'notBefore of the served leaf certificate.'),
     chainExpiry: gauge('smtp_tls_chain_earliest_not_after_timestamp_seconds', 'Earliest notAfter among the certificates the server sent.'),
     certInfo: gauge('smtp_tls_cert_info', 'The served leaf certificate (1): SHA-1 thumbprint as Exchange shows it, SHA-256, Windows-style subject and issuer, serial, SANs, and the TlsCertificateName that binds it to a receive connector.', ['thumbprint', 'sha256', 'subject', 'issuer', 'serial', 'sans', 'self_signed', 'tls_certificate_name']),
-    certSince: gauge('smtp_tls_cert_changed_timestamp_seconds', 'When the currently served thumbprint was first seen at this address (changes when the certificate changes).'),
+    certSince: gauge('smtp_tls_cert_changed_timestamp_seconds', 'When the certificate at this address last changed: a probe got a certificate different from the last one seen there (persisted; failed probes and restarts do not move it).'),
+    certDistinct: gauge('smtp_tls_cert_distinct', 'Distinct certificates served at this address within the last 24 h (samples included): 1 normally, 2 for a day after a renewal, more when servers behind the address disagree (see cert_inconsistent).'),
     tlsInfo: gauge('smtp_tls_version_info', 'Negotiated TLS version and cipher (1).', ['version', 'cipher']),
     serverInfo: gauge('smtp_tls_server_info', 'Host names in the greeting and EHLO reply: which backend answered (1).', ['greeting_host', 'ehlo_host']),
     phase: gauge('smtp_tls_phase_duration_seconds', 'Duration of each phase of the last probe of the address.', ['phase']),
@@ -101,9 +104,13 @@ export function addResultMetrics(registry: Registry, entries: readonly ResultEnt
           },
           1,
         );
-        const since = e.thumbprintSince?.[a.address];
-        if (since) g.certSince.set(l, seconds(since));
       }
+      // Also while a probe fails: a gap in the series is not a change, and a timeout between
+      // two sightings of the same certificate must not look like one.
+      const since = e.thumbprintSince?.[a.address];
+      if (since) g.certSince.set(l, seconds(since));
+      const distinct = e.distinctCertificates?.[a.address];
+      if (distinct) g.certDistinct.set(l, distinct);
       if (a.chain.length) g.chainExpiry.set(l, Math.min(...a.chain.map((x) => seconds(x.notAfter))));
       if (a.tls) g.tlsInfo.set({ ...l, version: a.tls.protocol ?? '', cipher: a.tls.cipher ?? '' }, 1);
       if (a.smtp.greeting || a.smtp.ehloHost) {

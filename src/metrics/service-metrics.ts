@@ -7,7 +7,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ConfiguredTarget } from '../config/load.js';
 import type { TargetResult } from '../probe/types.js';
 import type { ResultsStore } from '../store/results-store.js';
-import { addBlackboxMetrics } from './blackbox-metrics.js';
+import { addBlackboxMetrics, type BlackboxContext } from './blackbox-metrics.js';
 import { ResultSeriesCache } from './result-cache.js';
 import { addResultMetrics, type ResultEntry } from './result-metrics.js';
 
@@ -81,6 +81,15 @@ export class ServiceMetrics {
         this.set(Date.parse(reload().at) / 1000);
       },
     });
+    new Counter({
+      name: 'smtp_tls_store_errors_total',
+      help: 'Failed reads and writes of the results database (disk full, locked, ...); the service goes on from memory.',
+      registers: [this.base],
+      collect() {
+        this.reset();
+        this.inc(store.errors());
+      },
+    });
     new Gauge({
       name: 'smtp_tls_config_targets',
       help: 'Number of configured targets.',
@@ -95,8 +104,8 @@ export class ServiceMetrics {
     this.onDemand.inc({ outcome });
   }
 
-  renderProbe(result: TargetResult): Promise<string> {
-    return renderProbeMetrics(result);
+  renderProbe(result: TargetResult, context?: BlackboxContext): Promise<string> {
+    return renderProbeMetrics(result, context);
   }
 
   /** Everything for GET /metrics: what one registry of the base and the results would give. */
@@ -117,15 +126,16 @@ export class ServiceMetrics {
       labels: configured.get(rec.name)?.target.labels ?? {},
       result: rec.latest,
       thumbprintSince: rec.thumbprintSince,
+      distinctCertificates: rec.distinctCertificates,
       intervalSeconds: configured.get(rec.name)?.intervalSeconds ?? null,
     }));
   }
 }
 
 /** One on-demand probe as metrics: our names and blackbox_exporter's. */
-export async function renderProbeMetrics(result: TargetResult): Promise<string> {
+export async function renderProbeMetrics(result: TargetResult, context?: BlackboxContext): Promise<string> {
   const registry = new Registry();
   addResultMetrics(registry, [{ name: result.target.host, labels: {}, result }]);
-  addBlackboxMetrics(registry, result);
+  addBlackboxMetrics(registry, result, context);
   return registry.metrics();
 }

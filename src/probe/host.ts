@@ -7,6 +7,7 @@
  */
 import { isIP } from 'node:net';
 import { domainToASCII, domainToUnicode } from 'node:url';
+import { canonicalIp, canonicalName } from './cert/identity.js';
 
 declare const PARSED: unique symbol;
 
@@ -128,4 +129,14 @@ export function parseHostPort(text: string): Parsed<{ host: ParsedHost; port?: n
 export function parseServerName(text: string): Parsed<string> {
   if (parseIpLiteral(text)) return fail('is an IP address; SNI carries only DNS names (RFC 6066)');
   return parseDnsName(text);
+}
+
+/**
+ * A name the certificate must cover (`expect`): echoed in results and logs, so anything that
+ * could name a certificate, never controls, spaces or format characters.
+ */
+export function parseExpectName(text: string): Parsed<string> {
+  if (/[\p{Cc}\p{Cf}\p{Z}\s]/u.test(text)) return fail('contains a control, format or space character');
+  if ((canonicalName(text) ?? canonicalIp(text)) === null) return fail('is neither');
+  return { ok: true, value: text };
 }

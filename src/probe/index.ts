@@ -13,5 +13,6 @@ export {
 export { probeAddress } from './probe-address.js';
 export { REASONS, REASON_CODES, worst, statusOf, type ReasonCode, type Severity } from './reasons.js';
 export { normalizeThumbprint } from './cert/judge.js';
+export { remediation } from './remediation.js';
 export type * from './types.js';
-export { parseHost, parseHostPort, parseDnsName, parseServerName, parseIpLiteral, hostText, type ParsedHost, type Parsed } from './host.js';
+export { parseHost, parseHostPort, parseDnsName, parseServerName, parseExpectName, parseIpLiteral, hostText, type ParsedHost, type Parsed } from './host.js';

@@ -9,8 +9,8 @@ import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { onAbort } from './abort.js';
 import { parseHost, parseServerName } from './host.js';
-import { probeAddress } from './probe-address.js';
 import { localShortage, reason, statusOf, worst } from './reasons.js';
+import { MAX_SAMPLES, probeSamples } from './samples.js';
 import type { ProbeTarget, Reason, TargetResult } from './types.js';
 
 /** Every address of a name. Injected in tests; never touches the network there. */
@@ -72,6 +72,7 @@ export function makeTarget(t: Partial<ProbeTarget> & { host: string }): ProbeTar
     warnDays: t.warnDays ?? TARGET_DEFAULTS.warnDays,
     ...(t.thumbprint ? { thumbprint: t.thumbprint } : {}),
     minTlsVersion: t.minTlsVersion ?? TARGET_DEFAULTS.minTlsVersion,
+    ...(t.samples && t.samples > 1 ? { samples: Math.min(t.samples, MAX_SAMPLES) } : {}),
   };
 }
 
@@ -187,7 +188,7 @@ async function run(target: ProbeTarget, options: ProbeOptions, plan: (signal: Ab
     } else if (bad !== undefined || resolution.addresses.length === 0) {
       result.reasons.push(reason('probe_error', bad !== undefined ? `"${bad}" is not an IP address` : 'no address to probe'));
     } else {
-      result.addresses = await Promise.all(resolution.addresses.map((a) => probeAddress(target, a, signal, options.now)));
+      result.addresses = await Promise.all(resolution.addresses.map((a) => probeSamples(target, a, signal, options.now)));
     }
   } finally {
     // Not cleared: a connection still closing after QUIT is destroyed when the deadline

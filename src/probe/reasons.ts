@@ -58,6 +58,7 @@ export const REASONS = {
   cert_name_cn_only: { severity: 'warning' },
   cert_weak_key: { severity: 'warning' },
   cert_expiring_soon: { severity: 'warning' },
+  cert_inconsistent: { severity: 'warning' },
 } as const satisfies Record<string, ReasonInfo>;
 
 export type ReasonCode = keyof typeof REASONS;

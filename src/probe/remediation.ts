@@ -38,6 +38,8 @@ const HINTS: Partial<Record<ReasonCode, Hint>> = {
     'The server serves another certificate than the pinned one: after a planned renewal update the pin, otherwise check which certificate the receive connector uses.',
   starttls_not_offered: () =>
     'Exchange stops offering STARTTLS when it has no usable certificate for the connector (often after a renewal): check the receive connector (Get-ReceiveConnector | Format-List Name,TlsCertificateName,AuthMechanism,Fqdn) and the Application log for MSExchangeTransport TLS events.',
+  cert_inconsistent: () =>
+    'Several servers answer at this address with different certificates (a load balancer, SNAT or round robin): check every backend server and every receive connector that can answer, and bind the same correct certificate on all of them.',
   tls_version_too_low: () => 'Enable TLS 1.2 on the server (SCHANNEL protocol keys, and SchUseStrongCrypto for .NET) and restart it.',
 };
 

@@ -32,6 +32,8 @@ export interface ProbeTarget {
   thumbprint?: string;
   /** Lowest acceptable TLS version. */
   minTlsVersion: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+  /** Connections per address per probe (1-10): servers behind one address may differ. */
+  samples?: number;
 }
 
 export interface Reason {
@@ -81,6 +83,10 @@ export interface TlsFacts {
 export interface CertificateFacts {
   subject: string;
   issuer: string;
+  /** Subject as Go's pkix.Name.String() prints it (`CN=…,O=…`), as blackbox_exporter labels it. */
+  subjectDn: string;
+  /** Issuer in the same form. */
+  issuerDn: string;
   serialNumber: string;
   /** SHA-1 of the DER, 40 uppercase hex, as Get-ExchangeCertificate shows it. */
   thumbprint: string;
@@ -98,6 +104,11 @@ export interface CertificateFacts {
   selfSigned: boolean;
   /** `<I>issuer<S>subject`, Windows rendering, as Set-ReceiveConnector -TlsCertificateName takes it. */
   tlsCertificateName: string;
+  /**
+   * Earliest notAfter along the path from this certificate to a trust anchor of the store (the
+   * anchor included); null when no such path was found (self-signed, untrusted, incomplete).
+   */
+  verifiedChainNotAfter: string | null;
 }
 
 export interface ChainEntry {
@@ -133,6 +144,16 @@ export interface AddressResult {
   exchangeOnline: ExchangeOnlineHint | null;
   /** What to do, for an Exchange admin: one hint per reason that has one. */
   remediation: string[];
+  /** With samples > 1: every connection's outcome; the address's verdict is the worst one's. */
+  samples?: SampleOutcome[];
+}
+
+export interface SampleOutcome {
+  status: Status;
+  reasons: ReasonCode[];
+  certificate: CertificateFacts | null;
+  /** First word of the EHLO reply: which backend answered. */
+  ehloHost: string | null;
 }
 
 export interface TargetResult {

@@ -16,7 +16,7 @@ import { version as currentVersion } from '../version.js';
 import { ServiceMetrics } from '../metrics/service-metrics.js';
 import { probeTarget, systemResolver, type Resolver } from '../probe/index.js';
 import { Scheduler, type ProbeFn } from '../scheduler/scheduler.js';
-import { MemoryResultsStore, type ResultsStore } from '../store/results-store.js';
+import { SqliteResultsStore, type ResultsStore } from '../store/results-store.js';
 
 export interface ServiceOptions {
   configPath: string;
@@ -59,7 +59,14 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const resolver = options.resolver ?? systemResolver;
   const probe: ProbeFn = options.probe ?? ((target, o) => probeTarget(target, { resolver, ...o }));
-  const store = new MemoryResultsStore(config.historySize);
+  // Throws StoreOpenError for a file it cannot use (the caller reports it, exit code 2).
+  const store = new SqliteResultsStore({
+    path: config.storage.path,
+    retentionDays: config.storage.retentionDays,
+    historySize: config.historySize,
+    logger,
+  });
+  logger.info({ storage: config.storage.path, retentionDays: config.storage.retentionDays, targets: store.all().length }, 'storage opened');
   const scheduler = new Scheduler({ probe, store, logger, concurrency: config.concurrency, jitterMs: config.jitterMs });
   scheduler.setTargets(config.targets);
 
@@ -86,6 +93,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     health: () => ({ config: { source: config.source, loadedAt, targets: config.targets.length, lastReload } }),
     notReady: () => (closing ? 'shutting down' : firstRoundDone ? null : 'the first round of probes is still running'),
     version,
+    historySize: config.historySize,
     metrics,
     drain,
     allowedHosts: () => config.http.allowedHosts,
@@ -98,6 +106,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   logger.info({ listen: address, config: config.source, targets: config.targets.length }, 'smtp-tls-probe listening');
 
   const started = Date.now();
+  store.startRetention();
   scheduler.start();
   void scheduler.ready().then(() => {
     firstRoundDone = true;
@@ -119,6 +128,9 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     }
     if (next.historySize !== config.historySize) {
       logger.warn({ history: next.historySize }, 'history changed in the configuration: it takes effect at the next start');
+    }
+    if (next.storage.path !== config.storage.path || next.storage.retentionDays !== config.storage.retentionDays) {
+      logger.warn({ storage: next.storage }, 'storage changed in the configuration: it takes effect at the next start');
     }
     config = next;
     if (!options.logger) logger.level = next.logLevel;
@@ -206,6 +218,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     const cut = setTimeout(() => app.server.closeAllConnections(), 500);
     await app.close();
     clearTimeout(cut);
+    store.close();
     logger.info({ durationMs: Date.now() - t0 }, 'stopped');
   };
 

@@ -1,110 +1,269 @@
 /**
- * Results of scheduled probes: the latest per target (with every address), and a bounded
- * history per target. Failures are kept apart so that a long run of successes does not push
- * the last problems out of sight. Memory is bounded by targets × (history + failures kept).
- * The interface is what a persistent store (SQLite, on the roadmap) would implement.
+ * Results of scheduled probes, kept in SQLite (node:sqlite) and mirrored in memory.
+ * Memory holds what every scrape and /results need (latest result, status since, per-address
+ * certificate state); the database holds history spans and certificate sightings, and brings
+ * the memory back after a restart. A failed write is logged and counted, and the service goes
+ * on from memory: probing must never stop because a disk is full or a file is locked.
  */
-import type { Reason, Status, TargetResult } from '../probe/types.js';
+import type { DatabaseSync } from 'node:sqlite';
+import type { CertificateFacts, Status, TargetResult } from '../probe/types.js';
+import { flagReturns, RecentCertificates } from './consistency.js';
+import { openDatabase } from './database.js';
+import { Tables, type SpanEntry } from './tables.js';
+import { WriteBehind, type Change } from './write-behind.js';
+import type { CertificateSighting, HistoryEntry, HistoryQuery, ResultsStore, TargetRecord } from './types.js';
 
-export interface HistoryEntry {
-  startedAt: string;
-  durationMs: number;
-  status: Status;
-  /** Reason codes of the target and of each address, for a compact timeline. */
-  reasons: string[];
-  addresses: Array<{ address: string; status: Status; reasons: string[]; thumbprint: string | null }>;
+export type { AddressOutcome, CertificateSighting, HistoryEntry, HistoryQuery, ResultsStore, TargetRecord } from './types.js';
+export { StoreOpenError } from './database.js';
+export { outcomeOf } from './write-behind.js';
+
+export interface StoreLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
 }
 
-export interface TargetRecord {
-  name: string;
+export interface StoreOptions {
+  /** A file, or ':memory:'. */
+  path: string;
+  retentionDays?: number;
+  /** Spans shown with /results/NAME. */
+  historySize?: number;
+  failuresKept?: number;
+  logger?: StoreLogger;
+}
+
+const DAY = 86_400_000;
+const PRUNE_BATCH = 500;
+const PRUNE_EVERY = 3_600_000;
+const silent: StoreLogger = { info() {}, warn() {}, error() {} };
+
+interface Memory {
   latest: TargetResult;
-  history: HistoryEntry[];
-  /** The most recent non-ok entries, kept even when history has moved past them. */
-  recentFailures: HistoryEntry[];
-  /**
-   * Per address, when the currently served leaf thumbprint was first seen (ISO time): it moves
-   * when the certificate changes.
-   */
-  thumbprintSince: Record<string, string>;
-  runs: { total: number; byStatus: Record<Status, number> };
+  statusSince: number;
+  runs: TargetRecord['runs'];
 }
 
-export interface ResultsStore {
-  record(name: string, result: TargetResult): void;
-  get(name: string): TargetRecord | undefined;
-  all(): TargetRecord[];
-  /** Keep only these targets (after a config reload); the others' results go. */
-  retain(names: Iterable<string>): void;
+interface CertState {
+  thumbprint: string;
+  changedAt: number;
 }
 
-const codes = (reasons: readonly Reason[]) => reasons.map((r) => r.code);
+export class SqliteResultsStore implements ResultsStore {
+  readonly path: string;
+  private readonly db: DatabaseSync;
+  private readonly tables: Tables;
+  private readonly writes: WriteBehind;
+  private readonly memory = new Map<string, Memory>();
+  /** `target\0address` → the last certificate seen there. */
+  private readonly certState = new Map<string, CertState>();
+  /** Certificates seen per address within the last 24 h: returns and smtp_tls_cert_distinct. */
+  private readonly recent = new RecentCertificates();
+  private readonly logger: StoreLogger;
+  private readonly retentionMs: number;
+  private readonly historySize: number;
+  private readonly failuresKept: number;
+  private failures = 0;
+  private pruneTimer: NodeJS.Timeout | undefined;
+  private closed = false;
 
-export function summarize(result: TargetResult): HistoryEntry {
-  return {
-    startedAt: result.startedAt,
-    durationMs: result.durationMs,
-    status: result.status,
-    reasons: codes(result.reasons),
-    addresses: result.addresses.map((a) => ({
-      address: a.address,
-      status: a.status,
-      reasons: codes(a.reasons),
-      thumbprint: a.certificate?.thumbprint ?? null,
-    })),
-  };
-}
-
-export class MemoryResultsStore implements ResultsStore {
-  private readonly records = new Map<string, TargetRecord>();
-
-  constructor(
-    private readonly historySize = 50,
-    private readonly failuresKept = 10,
-  ) {}
+  /** Opens (and migrates) the database and loads what it knows; throws StoreOpenError. */
+  constructor(options: StoreOptions) {
+    this.path = options.path;
+    this.logger = options.logger ?? silent;
+    this.retentionMs = (options.retentionDays ?? 90) * DAY;
+    this.historySize = options.historySize ?? 50;
+    this.failuresKept = options.failuresKept ?? 10;
+    this.db = openDatabase(options.path);
+    this.tables = new Tables(this.db);
+    this.writes = new WriteBehind(this.tables, (err, results) => {
+      this.failures += results - 1;
+      this.fail(err, 'cannot write probe results to the database; going on from memory', { results });
+    });
+    for (const t of this.tables.loadTargets()) {
+      this.memory.set(t.name, { latest: t.latest, statusSince: t.statusSince, runs: emptyRuns() });
+    }
+    for (const a of this.tables.loadAddresses()) this.certState.set(`${a.target}\0${a.address}`, a);
+    for (const c of this.tables.certificates(Date.now() - RecentCertificates.WINDOW_MS)) {
+      this.recent.add(`${c.target}\0${c.address}`, c.thumbprint, c.subject, Date.parse(c.lastSeen), c.count);
+    }
+  }
 
   record(name: string, result: TargetResult): void {
-    const entry = summarize(result);
-    const previous = this.records.get(name);
-    const rec: TargetRecord = previous ?? {
-      name,
-      latest: result,
-      history: [],
-      recentFailures: [],
-      thumbprintSince: {},
-      runs: { total: 0, byStatus: { ok: 0, warning: 0, critical: 0, unknown: 0 } },
-    };
-    const before = new Map((previous?.latest.addresses ?? []).map((a) => [a.address, a.certificate?.thumbprint]));
-    const since: Record<string, string> = {};
+    const at = Date.parse(result.startedAt);
+    // Before anything is kept: a return to a certificate the address had stopped serving
+    // (A, B, A within 24 h) is judged here, where the past is known.
+    flagReturns(name, result, this.certState, this.recent, at);
+    const prev = this.memory.get(name);
+    const statusSince = prev && prev.latest.status === result.status ? prev.statusSince : at;
+    const runs = prev?.runs ?? emptyRuns();
+    runs.total++;
+    runs.byStatus[result.status]++;
+    this.memory.set(name, { latest: result, statusSince, runs });
+
+    // A change is a certificate different from the last one seen at the address; probes
+    // that got no certificate (timeouts, refusals) leave the state alone.
+    const changed: Change[] = [];
     for (const a of result.addresses) {
-      const now = a.certificate?.thumbprint;
-      if (!now) continue;
-      const kept = before.get(a.address) === now ? rec.thumbprintSince[a.address] : undefined;
-      since[a.address] = kept ?? result.startedAt;
+      const c = a.certificate;
+      const key = `${name}\0${a.address}`;
+      // Every certificate this run saw at the address (several with samples), once.
+      const seen = new Map<string, CertificateFacts>();
+      for (const x of [c, ...(a.samples ?? []).map((s) => s.certificate)]) if (x) seen.set(x.thumbprint, x);
+      for (const x of seen.values()) {
+        this.writes.sighting(name, a.address, x, at);
+        this.recent.add(key, x.thumbprint, x.subject, at, 1);
+      }
+      if (!c) continue;
+      const before = this.certState.get(key);
+      if (before?.thumbprint === c.thumbprint) continue;
+      if (before) this.logger.info({ target: name, address: a.address, from: before.thumbprint, to: c.thumbprint }, 'certificate changed');
+      this.certState.set(key, { thumbprint: c.thumbprint, changedAt: at });
+      changed.push({ address: a.address, thumbprint: c.thumbprint, at });
     }
-    // Addresses that left DNS, or serve no certificate now, take their entry with them.
-    rec.thumbprintSince = since;
-    rec.latest = result;
-    rec.history.unshift(entry);
-    rec.history.length = Math.min(rec.history.length, this.historySize);
-    if (entry.status !== 'ok') {
-      rec.recentFailures.unshift(entry);
-      rec.recentFailures.length = Math.min(rec.recentFailures.length, this.failuresKept);
-    }
-    rec.runs.total++;
-    rec.runs.byStatus[entry.status]++;
-    this.records.set(name, rec);
+    if (!this.closed) this.writes.enqueue(name, result, statusSince, changed, at);
+  }
+
+  /** Writes what record() queued (it happens by itself on the next turn); reads call it first. */
+  flush(): void {
+    if (!this.closed) this.writes.flush();
   }
 
   get(name: string): TargetRecord | undefined {
-    return this.records.get(name);
+    const m = this.memory.get(name);
+    return m && this.view(name, m);
   }
 
   all(): TargetRecord[] {
-    return [...this.records.values()];
+    return [...this.memory.entries()].map(([name, m]) => this.view(name, m));
   }
 
   retain(names: Iterable<string>): void {
     const keep = new Set(names);
-    for (const name of this.records.keys()) if (!keep.has(name)) this.records.delete(name);
+    this.flush();
+    for (const name of this.memory.keys()) {
+      if (keep.has(name)) continue;
+      this.memory.delete(name);
+      this.writes.forget(name);
+    }
+    // The certificate state of removed targets stays: re-added, they must not see a change.
   }
+
+  history(name: string, query: HistoryQuery): HistoryEntry[] {
+    this.flush();
+    return this.withFolded(name, this.read(() => this.tables.history(name, query.before?.getTime() ?? Number.MAX_SAFE_INTEGER, query.limit), []));
+  }
+
+  recentFailures(name: string, limit = this.failuresKept): HistoryEntry[] {
+    this.flush();
+    return this.withFolded(name, this.read(() => this.tables.failures(name, limit), []));
+  }
+
+  /** Spans as they are: the open one with the probes folded into it that are not written yet. */
+  private withFolded(name: string, spans: SpanEntry[]): HistoryEntry[] {
+    const f = this.writes.unwrittenProbes(name);
+    return spans.map(({ id, ...e }) => (f && id === f.span ? { ...e, count: e.count + f.n, lastSeen: new Date(Math.max(f.at, Date.parse(e.lastSeen))).toISOString() } : e));
+  }
+
+  certificates(target?: string): CertificateSighting[] {
+    this.flush();
+    const rows = this.read(() => this.tables.certificates(Date.now() - this.retentionMs, target), []);
+    return rows.map((r) => {
+      const latest = this.memory.get(r.target)?.latest;
+      const servedNow = latest?.addresses.find((a) => a.address === r.address)?.certificate?.thumbprint === r.thumbprint;
+      const count = r.count + this.writes.unwrittenCount(r.target, r.address, r.thumbprint);
+      return { ...r, count, ...(servedNow && latest ? { lastSeen: latest.startedAt } : {}), servedNow };
+    });
+  }
+
+  /** The default number of spans /results/NAME shows. */
+  get defaultHistory(): number {
+    return this.historySize;
+  }
+
+  errors(): number {
+    return this.failures;
+  }
+
+  /**
+   * Drop what is older than the retention window, a small batch at a time so that the event
+   * loop is never held for long; the rest follows on the next turns.
+   */
+  prune(now = Date.now()): Promise<number> {
+    return new Promise((resolve) => {
+      let total = 0;
+      const step = () => {
+        if (this.closed) return resolve(total);
+        const n = this.read(() => this.tables.prune(now - this.retentionMs, PRUNE_BATCH), 0);
+        total += n;
+        if (n > 0) setImmediate(step);
+        else resolve(total);
+      };
+      this.flush();
+      step();
+    });
+  }
+
+  /** Prune now and then hourly, until close(). */
+  startRetention(): void {
+    const run = () => {
+      void this.prune().then((n) => n && this.logger.info({ rows: n, retentionDays: this.retentionMs / DAY }, 'pruned old history'));
+    };
+    run();
+    this.pruneTimer = setInterval(run, PRUNE_EVERY);
+    this.pruneTimer.unref();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.writes.writeBack(this.memory);
+    this.writes.close();
+    this.closed = true;
+    clearInterval(this.pruneTimer);
+    try {
+      this.db.close();
+    } catch (err) {
+      this.logger.warn({ err, path: this.path }, 'closing the database failed');
+    }
+  }
+
+  private view(name: string, m: Memory): TargetRecord {
+    const thumbprintSince: Record<string, string> = {};
+    const distinctCertificates: Record<string, number> = {};
+    const now = Date.parse(m.latest.startedAt);
+    for (const a of m.latest.addresses) {
+      const key = `${name}\0${a.address}`;
+      const s = this.certState.get(key);
+      if (s) thumbprintSince[a.address] = new Date(s.changedAt).toISOString();
+      const n = this.recent.distinct(key, now);
+      if (n > 0) distinctCertificates[a.address] = n;
+    }
+    return { name, latest: m.latest, statusSince: new Date(m.statusSince).toISOString(), thumbprintSince, distinctCertificates, runs: m.runs };
+  }
+
+  private read<T>(query: () => T, fallback: T): T {
+    if (this.closed) return fallback;
+    try {
+      return query();
+    } catch (err) {
+      this.fail(err, 'cannot read the database');
+      return fallback;
+    }
+  }
+
+  private fail(err: unknown, msg: string, extra: object = {}): void {
+    this.failures++;
+    this.logger.error({ err, path: this.path, ...extra }, msg);
+  }
+}
+
+/** The store on an in-memory database: tests, and what nothing needs to survive. */
+export class MemoryResultsStore extends SqliteResultsStore {
+  constructor(historySize = 50, failuresKept = 10) {
+    super({ path: ':memory:', historySize, failuresKept });
+  }
+}
+
+function emptyRuns(): TargetRecord['runs'] {
+  return { total: 0, byStatus: { ok: 0, warning: 0, critical: 0, unknown: 0 } satisfies Record<Status, number> };
 }

@@ -83,6 +83,11 @@ t.test('a full valid file: every key applied, defaults inherited', async (t) => 
     maxTimeoutMs: 20000,
     probeDefaults: { ehloName: 'probe.example.net', warnDays: 14, minTlsVersion: 'TLSv1.3', family: 4 },
     defaultTimeoutMs: 5000,
+    modules: new Map([
+      ['smtp_starttls', { port: 25 }],
+      ['smtps', { port: 465, implicitTls: true }],
+      ['submission', { port: 587 }],
+    ]),
   });
   t.same(c.http, { allowedHosts: ['probe.internal', 'smtp-tls-probe'] }, 'Host names lowercased, final dot dropped, once each');
 });
@@ -138,4 +143,47 @@ t.test('resource exhaustion: alias expansion and file size are bounded, shared a
   t.same(shared[300]?.labels, { site: 'dc1' });
   // /dev/zero never ends: it is cut at the size limit rather than read forever.
   t.throws(() => loadConfig('/dev/zero', {}), { name: 'ConfigError', message: /the file is larger than 1 MiB/ });
+});
+
+t.test('modules: built in, configured, and taken by targets where they set nothing', async (t) => {
+  const c = parseConfig(
+    [
+      'defaults: { warnDays: 10, timeout: 20 }',
+      'modules:',
+      '  hybrid: { port: 2525, expect: [hybrid.domain.com], sni: hybrid.domain.com, warnDays: 5, timeout: 7, minTls: "1.3", ehlo: probe.test }',
+      '  smtps: { port: 465, implicitTls: true, timeout: 3 }',
+      'targets:',
+      '  - { host: mx1.domain.com, module: hybrid }',
+      '  - { host: mx2.domain.com, module: hybrid, port: 25, expect: [mx2.domain.com], sni: false, timeout: 9, warnDays: 1 }',
+      '  - { host: mx3.domain.com, module: submission }',
+      '  - { host: mx4.domain.com, module: smtps }',
+    ].join('\n'),
+    'm.yaml',
+    { baseDir: dir },
+  );
+  t.same([...c.onDemand.modules!.keys()], ['smtp_starttls', 'smtps', 'submission', 'hybrid'], 'the built-in ones stay, smtps replaced');
+  const [a, b, m3, m4] = c.targets;
+  t.match(a, { name: 'mx1.domain.com:2525', module: 'hybrid', timeoutMs: 7000, probe: { port: 2525, expect: ['hybrid.domain.com'], sni: 'hybrid.domain.com', warnDays: 5, minTlsVersion: 'TLSv1.3', ehloName: 'probe.test' } });
+  t.match(b, { name: 'mx2.domain.com', timeoutMs: 9000, probe: { port: 25, expect: ['mx2.domain.com'], sni: null, warnDays: 1 } }, "the target's own keys win");
+  t.match(m3, { probe: { port: 587, implicitTls: false, warnDays: 10 }, timeoutMs: 20000 }, 'defaults under the module');
+  t.match(m4, { probe: { port: 465, implicitTls: true }, timeoutMs: 3000 });
+});
+
+t.test('storage: path from the key, else SMTP_TLS_PROBE_STORAGE, else data/ in the working directory', async (t) => {
+  const cwd = '/srv/probe';
+  t.same(parseConfig('', 'x.yaml', { baseDir: dir, cwd }).storage, { path: '/srv/probe/data/smtp-tls-probe.db', retentionDays: 90 });
+  const env = { SMTP_TLS_PROBE_STORAGE: '/var/lib/smtp-tls-probe/smtp-tls-probe.db' };
+  t.equal(parseConfig('', 'x.yaml', { baseDir: dir, cwd, env }).storage.path, env.SMTP_TLS_PROBE_STORAGE, 'the image default');
+  const own = parseConfig('storage: { path: db/probe.db, retentionDays: 30 }', 'x.yaml', { baseDir: '/etc/stp', cwd, env });
+  t.same(own.storage, { path: '/srv/probe/db/probe.db', retentionDays: 30 }, 'the key wins; relative to the working directory');
+  t.equal(parseConfig('storage: { path: ":memory:" }', 'x.yaml', { baseDir: dir }).storage.path, ':memory:');
+  t.throws(() => parseConfig('storage: { retentionDays: 0 }', 'x.yaml', { baseDir: dir }), /storage\.retentionDays: must be >= 1/);
+  t.throws(() => parseConfig('storage: { file: x.db }', 'x.yaml', { baseDir: dir }), /storage\.file: unknown key/);
+});
+
+t.test('samples: per target or from defaults, 1 to 10', async (t) => {
+  const c = parseConfig('defaults: { samples: 3 }\ntargets: [ { host: a.test }, { host: b.test, samples: 1 } ]', 'x.yaml', { baseDir: dir });
+  t.equal(c.targets[0]?.probe.samples, 3);
+  t.equal(c.targets[1]?.probe.samples, undefined, 'one sample is the plain probe');
+  t.throws(() => parseConfig('targets: [ { host: a.test, samples: 11 } ]', 'x.yaml', { baseDir: dir }), /targets\[0\]\.samples: must be <= 10/);
 });

@@ -67,6 +67,7 @@ export async function seedStack(): Promise<Stack> {
     [
       'listen: 127.0.0.1:0',
       'jitter: 0',
+      'storage: { path: ":memory:" }',
       'defaults: { caFile: ca.pem, timeout: 3, schedule: "*/2 * * * * *" }',
       `onDemand: { refuseAddresses: [], ports: [${goodSrv.port}, ${badSrv.port}] }`,
       'targets:',

@@ -5,6 +5,7 @@
  */
 import t from 'tap';
 import { DEFAULTS, type OnDemandPolicy } from '../../src/config/load.js';
+import { BUILTIN_MODULES, type ProbeModule } from '../../src/config/modules.js';
 import { buildApp } from '../../src/http/app.js';
 import { probeChecked } from '../../src/http/on-demand.js';
 import { createLogger } from '../../src/log.js';
@@ -49,7 +50,7 @@ interface Harness {
   store: MemoryResultsStore;
 }
 
-async function harness(overrides: Partial<OnDemandPolicy> = {}): Promise<Harness> {
+async function harness(overrides: Partial<OnDemandPolicy> = {}, level = 'info'): Promise<Harness> {
   const policy: OnDemandPolicy = {
     enabled: true,
     ports: [25, 465, 587, 2525, goodSrv.port, badSrv.port, silentSrv.port],
@@ -65,7 +66,7 @@ async function harness(overrides: Partial<OnDemandPolicy> = {}): Promise<Harness
     ...overrides,
   };
   const logs: Array<Record<string, unknown>> = [];
-  const logger = createLogger('info', { write: (line: string) => void logs.push(JSON.parse(line)) });
+  const logger = createLogger(level, { write: (line: string) => void logs.push(JSON.parse(line)) });
   const store = new MemoryResultsStore();
   const probe: ProbeFn = (target, o) => probeTarget(target, { resolver, ...o });
   const scheduler = new Scheduler({ probe, store, logger, concurrency: 4, jitterMs: 0 });
@@ -240,6 +241,11 @@ t.test('rate limit per client', async (t) => {
   t.ok(limited.headers['retry-after'], 'retry-after header');
   const other = await app.inject({ url, remoteAddress: '127.0.0.9' });
   t.equal(other.statusCode, 403, 'another client has its own budget');
+  const metrics = (await app.inject({ url: '/metrics' })).body;
+  t.match(metrics, /^smtp_tls_on_demand_requests_total\{outcome="rate_limited"\} 2$/m, 'every 429 is counted');
+  t.match(metrics, /^smtp_tls_on_demand_requests_total\{outcome="address_not_allowed"\} 3$/m);
+  await app.inject({ url: '/probe?host=hybrid.domain.com&port=99999', remoteAddress: '127.0.0.10' });
+  t.match((await app.inject({ url: '/metrics' })).body, /^smtp_tls_on_demand_requests_total\{outcome="bad_parameter"\} 1$/m, 'a parameter the schema refuses is counted too');
 });
 
 t.test('concurrency cap on on-demand probes', async (t) => {
@@ -253,6 +259,7 @@ t.test('concurrency cap on on-demand probes', async (t) => {
   t.equal((await slow).statusCode, 200);
   const after = await app.inject({ url: `/probe?host=hybrid.domain.com&port=${goodSrv.port}` });
   t.equal(after.statusCode, 200, 'the slot is free again');
+  t.match((await app.inject({ url: '/metrics' })).body, /^smtp_tls_on_demand_requests_total\{outcome="too_many_probes"\} 1$/m, 'every 503 is counted');
 });
 
 t.test('scheduled side: /targets, /results, /results/:name, one log line per probe', async (t) => {
@@ -304,4 +311,64 @@ t.test('health, readiness, OpenAPI, unknown routes', async (t) => {
   const nf = await app.inject({ url: '/nope' });
   t.equal(nf.statusCode, 404);
   t.equal(nf.json().code, 'not_found');
+});
+
+t.test('successful /metrics and /healthz requests are logged at debug only', async (t) => {
+  const quiet = await harness();
+  for (const url of ['/metrics', '/healthz', '/metrics?x=1']) t.equal((await quiet.app.inject({ url })).statusCode, 200, url);
+  const requestLines = (logs: Array<Record<string, unknown>>) =>
+    logs.filter((l) => l.msg === 'incoming request' || l.msg === 'request completed').map((l) => [l.level, (l.req as { url?: string } | undefined)?.url ?? (l.res as { statusCode?: number } | undefined)?.statusCode]);
+  t.same(requestLines(quiet.logs), [], 'nothing at info for a scrape');
+  await quiet.app.inject({ url: '/results' });
+  t.same(requestLines(quiet.logs), [[30, '/results'], [30, 200]], 'other routes as before');
+
+  const verbose = await harness({}, 'debug');
+  await verbose.app.inject({ url: '/metrics' });
+  t.same(requestLines(verbose.logs), [[20, '/metrics'], [20, 200]], 'at debug both lines are there');
+});
+
+t.test('module=: a module sets what the parameters do not, through the same policy', async (t) => {
+  const modules = new Map<string, ProbeModule>([
+    ...Object.entries(BUILTIN_MODULES),
+    ['hybrid', { port: goodSrv.port, expect: ['hybrid.domain.com'], sni: 'hybrid.domain.com' }],
+    ['blocked', { port: 80 }],
+  ]);
+  const { app } = await harness({ modules });
+  const unknown = await app.inject({ url: '/probe?module=smtp_startls&target=hybrid.domain.com' });
+  t.equal(unknown.statusCode, 400);
+  t.match(unknown.json(), { code: 'bad_parameter', parameter: 'module', message: /^module: unknown module "smtp_startls"; known: smtp_starttls, smtps, submission, hybrid, blocked$/ });
+  const ok = await app.inject({ url: '/probe?module=hybrid&target=127.0.0.2' });
+  t.equal(ok.statusCode, 200);
+  t.match(ok.json(), { status: 'ok', target: { port: goodSrv.port, expect: ['hybrid.domain.com'], sni: 'hybrid.domain.com' } }, 'port, expect and sni from the module');
+  const mismatch = await app.inject({ url: `/probe?module=hybrid&target=127.0.0.3:${badSrv.port}&expect=hybrid.domain.com,server1.domain.com` });
+  t.match(mismatch.json(), { target: { port: badSrv.port, expect: ['hybrid.domain.com', 'server1.domain.com'] } }, 'parameters win; expect may be comma-separated');
+  const blocked = await app.inject({ url: '/probe?module=blocked&target=hybrid.domain.com' });
+  t.match([blocked.statusCode, blocked.json().code], [403, 'port_not_allowed'], "a module's port meets the port policy");
+  const builtIn = await app.inject({ url: `/probe?module=smtp_starttls&target=hybrid.domain.com:${goodSrv.port}` });
+  t.equal(builtIn.statusCode, 200, 'the blackbox_exporter module name works as it is');
+});
+
+t.test('GET /sd: http_sd_configs target groups with the /probe parameters of each target', async (t) => {
+  const { app, scheduler } = await harness();
+  scheduler.setTargets([
+    { name: 'hybrid', schedule: '0 0 1 1 *', timeoutMs: 3000, labels: { site: 'dc1' }, probe: makeTarget({ host: 'hybrid.domain.com' }) },
+    { name: 'seed', schedule: '0 0 1 1 *', timeoutMs: 3000, labels: {}, module: 'smtps', probe: makeTarget({ host: 'Mail.Domain.com', port: 2525, expect: ['hybrid.domain.com', 'server1.domain.com'], sni: 'hybrid.domain.com', implicitTls: true }) },
+    { name: 'v6', schedule: '0 0 1 1 *', timeoutMs: 3000, labels: {}, probe: makeTarget({ host: '2001:db8::1', port: 465 }) },
+  ]);
+  const r = await app.inject({ url: '/sd' });
+  t.equal(r.statusCode, 200);
+  t.same(r.json(), [
+    { targets: ['hybrid.domain.com:25'], labels: { site: 'dc1', __param_target: 'hybrid.domain.com:25' } },
+    {
+      targets: ['mail.domain.com:2525'],
+      labels: {
+        __param_target: 'mail.domain.com:2525',
+        __param_module: 'smtps',
+        __param_expect: 'hybrid.domain.com,server1.domain.com',
+        __param_sni: 'hybrid.domain.com',
+        __param_implicitTls: 'true',
+      },
+    },
+    { targets: ['[2001:db8::1]:465'], labels: { __param_target: '[2001:db8::1]:465' } },
+  ]);
 });

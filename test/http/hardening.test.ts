@@ -147,10 +147,8 @@ t.test('bad tokens exhaust a bucket of their own, not the good client’s', asyn
   const first = await app.inject({ url, headers: good });
   t.equal(first.statusCode, 403, 'the client with the token still gets through');
   t.equal(first.json().code, 'port_not_allowed');
-  t.equal((await app.inject({ url, headers: good })).statusCode, 403);
-  const third = await app.inject({ url, headers: good });
-  t.equal(third.statusCode, 429, 'and has its own limit');
-  t.equal(third.json().code, 'rate_limited');
+  // Issue 11: the token holder (a Prometheus scraping many targets) is not rate limited at all.
+  for (let i = 0; i < 5; i++) t.equal((await app.inject({ url, headers: good })).statusCode, 403, 'the client with the token is never limited');
 });
 
 t.test('Host header: without a token only IP literals, localhost and http.allowedHosts', async (t) => {

@@ -122,6 +122,7 @@ t.test('series rendered per target: the text of one registry, re-rendered only f
     labels,
     result: rec!.latest,
     thumbprintSince: rec!.thumbprintSince,
+    distinctCertificates: rec!.distinctCertificates,
     intervalSeconds: 2,
   });
   let entries = [entry('hybrid', hybrid, { site: 'dc1', host: 'clash' }), entry('seed', seed), entry('quote"d\\', seed, { team: 'a\nb' })];
@@ -160,6 +161,7 @@ t.test('/metrics is the base registry followed by the results, as one merged reg
     labels: service.scheduler.targets().find((x) => x.target.name === rec.name)?.target.labels ?? {},
     result: rec.latest,
     thumbprintSince: rec.thumbprintSince,
+    distinctCertificates: rec.distinctCertificates,
     intervalSeconds: service.scheduler.targets().find((x) => x.target.name === rec.name)?.intervalSeconds ?? null,
   }));
   const r = new Registry();
@@ -225,7 +227,7 @@ function shippedExpressions(): Array<{ where: string; expr: string }> {
   };
   return [
     ...dashboard.panels.flatMap((p) => p.targets.map((x) => ({ where: `panel "${p.title}"`, expr: x.expr }))),
-    ...dashboard.templating.list.filter((v) => v.definition).map((v) => ({ where: `variable ${v.name}`, expr: v.definition!.replace(/^label_values\((\w+),.*$/, '$1') })),
+    ...dashboard.templating.list.filter((v) => v.definition).map((v) => ({ where: `variable ${v.name}`, expr: v.definition!.replace(/^label_values\((\w+(?:\{[^}]*\})?),.*$/, '$1') })),
     ...rules.groups.flatMap((g) => g.rules.map((r) => ({ where: `alert ${r.alert}`, expr: r.expr }))),
   ];
 }
@@ -252,7 +254,7 @@ t.test('every shipped expression parses (promtool)', { skip: hasPromtool() || pr
         name: 'dashboard-expressions',
         rules: shippedExpressions().map((e, i) => ({
           record: `check:expr_${i}`,
-          expr: e.expr.replace(/\$__rate_interval|\$__range|\$__interval/g, '5m').replace(/\$\{?target\}?/g, '.*'),
+          expr: e.expr.replace(/\$__rate_interval|\$__range|\$__interval/g, '5m').replace(/\$\{?(target|job)\}?/g, '.*'),
         })),
       },
     ],
@@ -267,9 +269,72 @@ t.test('alert rules: promtool check and unit tests; the Prometheus config is val
   const dir = new URL('../../config/prometheus/', import.meta.url).pathname;
   const check = spawnSync('promtool', ['check', 'rules', 'alerts.yml'], { cwd: dir, encoding: 'utf8' });
   t.equal(check.status, 0, check.stdout + check.stderr);
-  t.match(check.stdout, /SUCCESS: 8 rules found/);
+  t.match(check.stdout, /SUCCESS: 10 rules found/);
   const unit = spawnSync('promtool', ['test', 'rules', 'alerts.test.yml'], { cwd: dir, encoding: 'utf8' });
   t.equal(unit.status, 0, unit.stdout + unit.stderr);
   const config = spawnSync('promtool', ['check', 'config', 'prometheus.yml'], { cwd: dir, encoding: 'utf8' });
   t.equal(config.status, 0, config.stdout + config.stderr);
+});
+
+const hasAmtool = spawnSync('amtool', ['--version']).status === 0;
+
+t.test('Alertmanager example: amtool accepts it and routes each severity', { skip: hasAmtool || process.env.CI ? false : 'amtool not installed (CI installs prometheus-alertmanager)' }, async (t) => {
+  const dir = new URL('../../config/alertmanager/', import.meta.url).pathname;
+  const check = spawnSync('amtool', ['check-config', 'alertmanager.yml'], { cwd: dir, encoding: 'utf8' });
+  t.equal(check.status, 0, check.stdout + check.stderr);
+  t.match(check.stdout, /4 inhibit rules/);
+  const routes: Array<[string[], string]> = [
+    [['severity=critical', 'alertname=SmtpTlsCertificateNameMismatch', 'host=hybrid.domain.com'], 'pager'],
+    [['severity=critical', 'alertname=SmtpTlsCannotConnect'], 'pager'],
+    [['severity=warning', 'alertname=SmtpTlsCertificateExpiresIn30Days'], 'ticket'],
+    [['severity=warning', 'alertname=SmtpTlsConfigReloadFailed'], 'ticket'],
+    [['severity=info', 'alertname=SmtpTlsCertificateChanged'], 'null'],
+  ];
+  for (const [labels, receiver] of routes) {
+    const r = spawnSync('amtool', ['config', 'routes', 'test', '--config.file=alertmanager.yml', `--verify.receivers=${receiver}`, ...labels], { cwd: dir, encoding: 'utf8' });
+    t.equal(r.status, 0, `${labels.join(' ')} -> ${receiver}: ${r.stdout}${r.stderr}`);
+  }
+  const wrong = spawnSync('amtool', ['config', 'routes', 'test', '--config.file=alertmanager.yml', '--verify.receivers=ticket', 'severity=critical'], { cwd: dir, encoding: 'utf8' });
+  t.not(wrong.status, 0, 'a wrong expectation fails: the check can fail');
+
+  // Inhibition is keyed on the labels every rule aggregates by.
+  const config = YAML.parse(readFileSync(join(dir, 'alertmanager.yml'), 'utf8')) as { inhibit_rules: Array<{ source_matchers: string[]; target_matchers: string[]; equal: string[] }> };
+  const rules = YAML.parse(readFileSync(new URL('../../config/prometheus/alerts.yml', import.meta.url), 'utf8')) as { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> };
+  const byAddress = rules.groups.flatMap((g) => g.rules).filter((r) => /by \(host, port, address\)/.test(r.expr)).map((r) => r.alert);
+  for (const rule of config.inhibit_rules) {
+    t.same(rule.equal, ['host', 'port', 'address']);
+    const source = /alertname="(\w+)"/.exec(rule.source_matchers[0]!)?.[1];
+    t.ok(source && byAddress.includes(source), `${source} is keyed by host, port and address`);
+  }
+  t.match(JSON.stringify(config.inhibit_rules[0]), /SmtpTlsCertificateNameMismatch.*SmtpTlsProbeCritical/, 'the mismatch inhibits the generic critical alert');
+});
+
+t.test('every alert has a runbook_url pointing at a README heading', async (t) => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const anchors = new Set(
+    [...readme.matchAll(/^#+ (.+)$/gm)].map((m) => m[1]!.trim().toLowerCase().replace(/[^a-z0-9 _-]/g, '').replace(/ /g, '-')),
+  );
+  const rules = YAML.parse(readFileSync(new URL('../../config/prometheus/alerts.yml', import.meta.url), 'utf8')) as {
+    groups: Array<{ rules: Array<{ alert: string; annotations: { runbook_url?: string } }> }>;
+  };
+  for (const r of rules.groups.flatMap((g) => g.rules)) {
+    const anchor = /^README\.md#(.+)$/.exec(r.annotations.runbook_url ?? '')?.[1];
+    t.ok(anchor && anchors.has(anchor), `${r.alert}: ${r.annotations.runbook_url} is a heading of README.md`);
+  }
+});
+
+t.test('dashboard: a job variable, targets of the chosen job, $__rate_interval', async (t) => {
+  const dashboard = JSON.parse(readFileSync(new URL('../../config/grafana/dashboards/smtp-tls-probe.json', import.meta.url), 'utf8')) as {
+    panels: Array<{ title: string; targets: Array<{ expr: string }> }>;
+    templating: { list: Array<{ name: string; definition?: string }> };
+  };
+  const vars = new Map(dashboard.templating.list.map((v) => [v.name, v]));
+  t.equal(vars.get('job')?.definition, 'label_values(smtp_tls_target_status, job)');
+  t.equal(vars.get('target')?.definition, 'label_values(smtp_tls_target_status{job=~"$job"}, target)', 'targets of the chosen job only');
+  for (const p of dashboard.panels) {
+    for (const { expr } of p.targets) {
+      t.match(expr, /job=~"\$job", target=~"\$target"/, `${p.title}: filtered by job and target`);
+      for (const range of expr.match(/\[[^\]]+\]/g) ?? []) t.equal(range, '[$__rate_interval]', `${p.title}: ranges use $__rate_interval`);
+    }
+  }
 });

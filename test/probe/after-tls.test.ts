@@ -6,32 +6,17 @@
 import { readFile } from 'node:fs/promises';
 import t from 'tap';
 import { exchangeOnlineHint, reason, REASONS, REASON_CODES } from '../../src/probe/reasons.js';
-import { mint, pki, type Minted, type Pki } from '../helpers/certs.js';
-import { fakeSmtp, type FakeSmtpOptions } from '../helpers/fake-smtp.js';
-import { codes, probeFake } from '../helpers/probe.js';
-import type { ProbeTarget, TargetResult } from '../../src/probe/types.js';
+import { mint } from '../helpers/certs.js';
+import type { FakeSmtpOptions } from '../helpers/fake-smtp.js';
+import { codes, contosoLab, probeLab } from '../helpers/probe.js';
+import type { ProbeTarget } from '../../src/probe/types.js';
 import type { TLSSocket } from 'node:tls';
 
-let ca: Pki;
-let leaf: Minted;
-t.before(async () => {
-  ca = await pki('Contoso');
-  leaf = await ca.leaf({ subject: 'CN=mail.example.com', dns: ['mail.example.com'] });
-});
-const served = () => ({ key: leaf.keyPem, cert: leaf.certPem + ca.intermediate.certPem });
+const lab = contosoLab(t);
 
 const TIMEOUT = 800;
 
-async function run(opts: FakeSmtpOptions, target: Partial<ProbeTarget> = {}, timeout = TIMEOUT) {
-  const srv = await fakeSmtp({ tls: served(), ...opts });
-  try {
-    const r: TargetResult = await probeFake(srv, { ca: ca.root.certPem, ...target }, timeout);
-    await srv.drained(timeout + 1000);
-    return { r, a: r.addresses[0]!, received: srv.received };
-  } finally {
-    await srv.close();
-  }
-}
+const run = (opts: FakeSmtpOptions, target: Partial<ProbeTarget> = {}, timeout = TIMEOUT) => probeLab(lab, opts, target, timeout);
 
 /** Over TLS: answer each EHLO line with `reply(n)` (n counts from 1), close on QUIT. */
 const secureEhlo = (reply: (n: number, s: TLSSocket) => void) => (s: TLSSocket) => {
@@ -79,7 +64,7 @@ t.test('a server that fails right after the handshake is critical, the certifica
   const closed = await run({ onSecure: (s) => s.on('error', () => undefined).end() });
   t.same(codes(closed.r), ['connection_closed'], 'closed at once after the handshake');
   t.match(closed.a.reasons[0]?.message, /after the TLS handshake/);
-  t.equal(closed.a.certificate?.thumbprint, leaf.thumbprint, 'the certificate facts are there');
+  t.equal(closed.a.certificate?.thumbprint, lab.leaf.thumbprint, 'the certificate facts are there');
   t.same(closed.a.exchangeOnline, { code: '450 4.4.318', msg: 'Connection was closed abruptly' });
 
   const dropped = await run({ onSecure: secureEhlo((_n, s) => s.destroy()) });
@@ -130,7 +115,7 @@ t.test('a server flooding right after the handshake is a protocol error, cut off
   };
   const { r, a } = await run({ onSecure: (s) => pump(s.on('error', () => undefined)) }, {}, 5000);
   t.same(codes(r), ['smtp_protocol_error'], 'mail cannot be sent to it');
-  t.equal(a.certificate?.thumbprint, leaf.thumbprint, 'the certificate was judged before');
+  t.equal(a.certificate?.thumbprint, lab.leaf.thumbprint, 'the certificate was judged before');
   t.ok(r.durationMs < 2000, 'not read until the 5 s deadline (run() also waits until the server sees the close)');
 });
 

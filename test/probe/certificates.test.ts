@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { REASON_CODES } from '../../src/probe/index.js';
-import { exchangeSelfSigned, mint, pki, type Minted, type Pki } from '../helpers/certs.js';
+import { exchangeSelfSigned, keyPair, mint, pki, type Minted, type Pki } from '../helpers/certs.js';
 import { EXCHANGE_GREETING, fakeSmtp, type FakeSmtpOptions } from '../helpers/fake-smtp.js';
 import { codes, probeFake } from '../helpers/probe.js';
 import type { ProbeTarget } from '../../src/probe/types.js';
@@ -226,6 +226,37 @@ t.test('TLS version minimum', async (t) => {
   const tls12 = await serve(served, {}, { tlsOptions: { maxVersion: 'TLSv1.2' } });
   t.same(codes(tls12), [], 'TLS 1.2 is fine by default');
   t.equal(tls12.addresses[0]?.tls?.protocol, 'TLSv1.2');
+});
+
+t.test('OpenSSL 3.5 (Node 24) still lets the probe see old and weak servers, and judge them', async (t) => {
+  // Each case would be a bare tls_handshake_failed if the client kept OpenSSL's defaults
+  // (TLS 1.2 minimum, security level 2): the verdict must name the real problem instead.
+  // WebCrypto binds the hash to an RSA key: an issuer that signs with SHA-1 needs a SHA-1 key.
+  const sha1Keys = await keyPair({ type: 'rsa', bits: 2048 }, 'SHA-1', true);
+  const rsaCa = await mint({ subject: 'O=Contoso, CN=Contoso RSA CA', ca: true, issuer: ca.root, keys: sha1Keys });
+  const sha1Rsa = await mint({ subject: 'CN=hybrid.domain.com', dns: ['hybrid.domain.com'], issuer: rsaCa, key: { type: 'rsa', bits: 2048 }, hash: 'SHA-1' });
+  const r1 = await serve({ key: sha1Rsa.keyPem, cert: chain(sha1Rsa, rsaCa) });
+  t.same(codes(r1), ['cert_weak_signature'], 'RSA leaf signed with SHA-1');
+  t.equal(r1.addresses[0]?.certificate?.signatureAlgorithm, 'sha1WithRSAEncryption');
+
+  const rsa1024 = await ca.leaf({ subject: 'CN=hybrid.domain.com', dns: ['hybrid.domain.com'], key: { type: 'rsa', bits: 1024 } });
+  const tls10 = { tlsOptions: { minVersion: 'TLSv1', maxVersion: 'TLSv1', ciphers: 'DEFAULT@SECLEVEL=0' } as const };
+  const r2 = await serve({ key: good.keyPem, cert: chain(good, ca.intermediate) }, {}, tls10);
+  t.same(codes(r2), ['tls_version_too_low'], 'a TLS 1.0-only server');
+  t.equal(r2.addresses[0]?.tls?.protocol, 'TLSv1');
+  t.match(r2.addresses[0]?.reasons[0]?.message, /TLSv1\b/);
+
+  // The museum piece: TLS 1.0 only, RSA-1024 key, SHA-1 signature, all reported together.
+  const legacy = await mint({ subject: 'CN=hybrid.domain.com', dns: ['hybrid.domain.com'], issuer: rsaCa, key: { type: 'rsa', bits: 1024 }, hash: 'SHA-1' });
+  const r3 = await serve({ key: legacy.keyPem, cert: chain(legacy, rsaCa) }, {}, tls10);
+  t.equal(r3.addresses[0]?.certificate?.signatureAlgorithm, 'sha1WithRSAEncryption');
+  t.same(codes(r3), ['cert_weak_key', 'cert_weak_signature', 'tls_version_too_low']);
+  t.equal(r3.addresses[0]?.certificate?.keyBits, 1024);
+  t.equal(r3.status, 'critical');
+
+  const r4 = await serve({ key: rsa1024.keyPem, cert: chain(rsa1024, ca.intermediate) }, {}, { tlsOptions: { maxVersion: 'TLSv1.2', ciphers: 'DEFAULT@SECLEVEL=0' } });
+  t.same(codes(r4), ['cert_weak_key'], 'RSA-1024 over TLS 1.2 stays a warning');
+  t.equal(r4.status, 'warning');
 });
 
 t.test('every reason code of the catalogue is documented in README', async (t) => {

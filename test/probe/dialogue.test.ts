@@ -5,32 +5,18 @@
  */
 import net from 'node:net';
 import t from 'tap';
-import { mint, pki, type Minted, type Pki } from '../helpers/certs.js';
+import { mint } from '../helpers/certs.js';
 import { blackhole } from '../helpers/blackhole.js';
 import { fakeSmtp, type FakeSmtpOptions } from '../helpers/fake-smtp.js';
-import { codes, probeFake } from '../helpers/probe.js';
+import { codes, contosoLab, probeFake, probeLab } from '../helpers/probe.js';
 import type { ProbeTarget, TargetResult } from '../../src/probe/types.js';
 
-let ca: Pki;
-let leaf: Minted;
-t.before(async () => {
-  ca = await pki('Contoso');
-  leaf = await ca.leaf({ subject: 'CN=mail.example.com', dns: ['mail.example.com'] });
-});
-const served = () => ({ key: leaf.keyPem, cert: leaf.certPem + ca.intermediate.certPem });
+const lab = contosoLab(t);
+const served = lab.served;
 
 const TIMEOUT = 800;
 
-async function run(opts: FakeSmtpOptions, target: Partial<ProbeTarget> = {}): Promise<TargetResult> {
-  const srv = await fakeSmtp({ tls: served(), ...opts });
-  try {
-    const r = await probeFake(srv, { ca: ca.root.certPem, ...target }, TIMEOUT);
-    await srv.drained();
-    return r;
-  } finally {
-    await srv.close();
-  }
-}
+const run = async (opts: FakeSmtpOptions, target: Partial<ProbeTarget> = {}): Promise<TargetResult> => (await probeLab(lab, opts, target, TIMEOUT)).r;
 
 function bounded(t: { ok(v: unknown, m: string): unknown }, r: TargetResult) {
   // A bound on correctness (the deadline holds), not a performance goal.
@@ -39,7 +25,7 @@ function bounded(t: { ok(v: unknown, m: string): unknown }, r: TargetResult) {
 
 t.test('a well-behaved server: ok, facts recorded, QUIT sent over TLS', async (t) => {
   const srv = await fakeSmtp({ tls: served() });
-  const r = await probeFake(srv, { ca: ca.root.certPem }, TIMEOUT);
+  const r = await probeFake(srv, { ca: lab.ca.root.certPem }, TIMEOUT);
   await srv.drained();
   await srv.close();
   t.equal(r.status, 'ok');
@@ -59,7 +45,7 @@ t.test('a server that ignores QUIT and never closes: result at once, socket clos
     // Answers the EHLO over TLS, then ignores QUIT and never closes.
     onSecure: (sock) => sock.once('data', () => sock.write('250 x\r\n')),
   });
-  const r = await probeFake(ignoring, { ca: ca.root.certPem }, TIMEOUT);
+  const r = await probeFake(ignoring, { ca: lab.ca.root.certPem }, TIMEOUT);
   t.equal(r.status, 'ok');
   t.ok(r.durationMs < TIMEOUT, 'the result does not wait for the 221');
   t.equal(ignoring.open(), 1, 'still open right after the result');
@@ -85,7 +71,7 @@ t.test('a server flooding data after QUIT is cut off, not read until the deadlin
       };
     },
   });
-  const r = await probeFake(flood, { ca: ca.root.certPem }, 5000);
+  const r = await probeFake(flood, { ca: lab.ca.root.certPem }, 5000);
   t.equal(r.status, 'ok', 'the verdict was made before the flood');
   await flood.drained(1000);
   t.equal(flood.open(), 0, 'closed long before the 5 s deadline');
@@ -212,7 +198,7 @@ t.test('implicit TLS (port 465 style): greeting and EHLO read over TLS', async (
   t.equal(r.addresses[0]?.timings.starttlsMs, undefined);
   const bad = await run({ implicitTls: true, greeting: '554 no\r\n' }, { implicitTls: true });
   t.same(codes(bad), ['greeting_rejected'], 'greeting after TLS still judged');
-  t.equal(bad.addresses[0]?.certificate?.thumbprint, leaf.thumbprint, 'certificate facts kept');
+  t.equal(bad.addresses[0]?.certificate?.thumbprint, lab.leaf.thumbprint, 'certificate facts kept');
   const plain = await run({}, { implicitTls: true });
   t.same(codes(plain), ['tls_handshake_failed'], 'a STARTTLS server probed as implicit TLS');
 });
@@ -220,7 +206,7 @@ t.test('implicit TLS (port 465 style): greeting and EHLO read over TLS', async (
 t.test('SNI: host by default, configurable, none with --no-sni or an IP target', async (t) => {
   const seen = async (target: Partial<ProbeTarget>) => {
     const srv = await fakeSmtp({ tls: served() });
-    const r = await probeFake(srv, { ca: ca.root.certPem, ...target }, TIMEOUT);
+    const r = await probeFake(srv, { ca: lab.ca.root.certPem, ...target }, TIMEOUT);
     await srv.drained();
     await srv.close();
     return { sni: srv.sniSeen[0], r };
@@ -237,9 +223,9 @@ t.test('SNI: host by default, configurable, none with --no-sni or an IP target',
   const ip = await seen({ host: '127.0.0.1', addresses: undefined, expect: ['mail.example.com'] });
   t.equal(ip.sni, '', 'no SNI for an IP target');
   t.same(codes(ip.r), []);
-  const ipCert = await mint({ subject: 'CN=127.0.0.1', ips: ['127.0.0.1'], issuer: ca.intermediate });
-  const srv = await fakeSmtp({ tls: { key: ipCert.keyPem, cert: ipCert.certPem + ca.intermediate.certPem } });
-  const byIp = await probeFake(srv, { host: '127.0.0.1', addresses: undefined, expect: undefined, ca: ca.root.certPem }, TIMEOUT);
+  const ipCert = await mint({ subject: 'CN=127.0.0.1', ips: ['127.0.0.1'], issuer: lab.ca.intermediate });
+  const srv = await fakeSmtp({ tls: { key: ipCert.keyPem, cert: ipCert.certPem + lab.ca.intermediate.certPem } });
+  const byIp = await probeFake(srv, { host: '127.0.0.1', addresses: undefined, expect: undefined, ca: lab.ca.root.certPem }, TIMEOUT);
   await srv.close();
   t.same(codes(byIp), [], 'an IP target matches an iPAddress SAN');
   t.equal(byIp.addresses[0]?.names[0]?.via, 'IP:127.0.0.1');

@@ -1,10 +1,51 @@
+/**
+ * The results store on a real SQLite file: history grows with changes, change detection that
+ * ignores failed probes and restarts, bad database files, failed writes, retention.
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import t from 'tap';
-import { MemoryResultsStore } from '../../src/store/results-store.js';
-import type { Status, TargetResult } from '../../src/probe/types.js';
+import { MemoryResultsStore, SqliteResultsStore, StoreOpenError } from '../../src/store/results-store.js';
+import type { CertificateFacts, Status, TargetResult } from '../../src/probe/types.js';
 
-let clock = Date.parse('2026-11-27T00:00:00Z');
-function result(status: Status, thumbprint = 'AAAA', address = '127.0.0.2'): TargetResult {
+const DAY = 86_400_000;
+let clock = Date.now() - 10 * DAY;
+let dir: string;
+t.before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'stp-store-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+});
+
+function cert(thumbprint: string): CertificateFacts {
+  return {
+    subject: `CN=hybrid.domain.com, O=${thumbprint}`,
+    issuer: 'CN=Contoso Issuing CA',
+    subjectDn: `CN=hybrid.domain.com,O=${thumbprint}`,
+    issuerDn: 'CN=Contoso Issuing CA',
+    serialNumber: '01',
+    thumbprint,
+    sha256: `${thumbprint}-256`,
+    notBefore: '2026-01-01T00:00:00.000Z',
+    notAfter: '2027-01-01T00:00:00.000Z',
+    daysRemaining: 30,
+    dnsNames: ['hybrid.domain.com'],
+    ipAddresses: [],
+    alternateNames: 'hybrid.domain.com',
+    keyType: 'EC',
+    keyBits: 256,
+    signatureAlgorithm: 'ecdsa-with-SHA256',
+    selfSigned: false,
+    tlsCertificateName: `<I>CN=Contoso Issuing CA<S>CN=hybrid.domain.com, O=${thumbprint}`,
+    verifiedChainNotAfter: '2027-01-01T00:00:00.000Z',
+  };
+}
+
+/** A probe result a minute after the last one; thumbprint null: the probe got no certificate. */
+function result(status: Status, thumbprint: string | null = 'AAAA', address = '127.0.0.2'): TargetResult {
   clock += 60_000;
+  const code = thumbprint === null ? 'connect_timeout' : 'cert_name_mismatch';
   return {
     target: { host: 'h.test', port: 25, expect: ['h.test'], sni: 'h.test', implicitTls: false },
     status,
@@ -15,11 +56,11 @@ function result(status: Status, thumbprint = 'AAAA', address = '127.0.0.2'): Tar
       {
         address,
         status,
-        reasons: status === 'ok' ? [] : [{ code: 'cert_name_mismatch', severity: 'critical', message: 'x' }],
+        reasons: status === 'ok' ? [] : [{ code, severity: 'critical', message: 'x' }],
         timings: { totalMs: 5 },
         smtp: { extensions: [] },
         tls: null,
-        certificate: { thumbprint } as never,
+        certificate: thumbprint === null ? null : cert(thumbprint),
         chain: [],
         names: [],
         exchangeOnline: null,
@@ -29,42 +70,155 @@ function result(status: Status, thumbprint = 'AAAA', address = '127.0.0.2'): Tar
   };
 }
 
-t.test('history is bounded; failures stay visible after successes push them out', async (t) => {
+t.test('history grows with changes, not probes; failures stay visible', async (t) => {
   const store = new MemoryResultsStore(5, 2);
   store.record('a', result('critical'));
   store.record('a', result('warning'));
   store.record('a', result('critical'));
-  for (let i = 0; i < 1000; i++) store.record('a', result('ok'));
+  const firstOk = result('ok');
+  store.record('a', firstOk);
+  for (let i = 0; i < 999; i++) store.record('a', result('ok'));
+  const spans = store.history('a', { limit: 10 });
+  t.equal(spans.length, 4, 'three failure spans and one span of 1000 ok probes');
+  t.same(spans[0], { firstSeen: firstOk.startedAt, lastSeen: new Date(clock).toISOString(), count: 1000, status: 'ok', reasons: [], addresses: [{ address: '127.0.0.2', status: 'ok', reasons: [], thumbprint: 'AAAA' }] });
+  const failures = store.recentFailures('a');
+  t.same(failures.map((f) => f.status), ['critical', 'warning'], 'newest failure first, capped');
+  t.same(failures[0]?.addresses[0]?.reasons, ['cert_name_mismatch']);
   const rec = store.get('a')!;
-  t.equal(rec.history.length, 5, 'history capped');
-  t.ok(rec.history.every((h) => h.status === 'ok'));
-  t.equal(rec.recentFailures.length, 2, 'failures capped');
-  t.same(rec.recentFailures.map((f) => f.status), ['critical', 'warning'], 'newest failure first');
-  t.same(rec.recentFailures[0]?.addresses[0]?.reasons, ['cert_name_mismatch']);
   t.equal(rec.runs.total, 1003);
   t.same(rec.runs.byStatus, { ok: 1000, warning: 1, critical: 2, unknown: 0 });
-  t.equal(rec.latest.status, 'ok');
+  t.equal(rec.statusSince, firstOk.startedAt, 'status ok since the first ok probe');
+
+  const page1 = store.history('a', { limit: 2 });
+  const page2 = store.history('a', { limit: 2, before: new Date(page1[1]!.lastSeen) });
+  t.same(page1.concat(page2), spans, 'paging with before');
+  t.same(store.history('nobody', { limit: 5 }), []);
 });
 
-t.test('per address, when the served thumbprint was first seen', async (t) => {
-  const store = new MemoryResultsStore();
+t.test('a certificate changes only when a probe gets a different one; restarts and timeouts do not count', async (t) => {
+  const file = join(dir, 'change.db');
+  let store = new SqliteResultsStore({ path: file });
   const first = result('ok', 'AAAA');
   store.record('a', first);
   store.record('a', result('ok', 'AAAA'));
-  t.same(store.get('a')!.thumbprintSince, { '127.0.0.2': first.startedAt }, 'unchanged: the first sight stays');
-  const changed = result('ok', 'BBBB');
-  store.record('a', changed);
-  t.same(store.get('a')!.thumbprintSince, { '127.0.0.2': changed.startedAt }, 'moves when the certificate changes');
-  const moved = result('ok', 'BBBB', '127.0.0.3');
-  store.record('a', moved);
-  t.same(store.get('a')!.thumbprintSince, { '127.0.0.3': moved.startedAt }, 'an address gone from DNS takes its entry with it');
+  t.same(store.get('a')!.thumbprintSince, { '127.0.0.2': first.startedAt }, 'the first sight');
+  store.record('a', result('critical', null));
+  t.same(store.get('a')!.thumbprintSince, { '127.0.0.2': first.startedAt }, 'a timeout keeps the state (and the metric) as it was');
+  store.record('a', result('ok', 'AAAA'));
+  t.same(store.get('a')!.thumbprintSince, { '127.0.0.2': first.startedAt }, 'the same certificate after a timeout is no change');
+  const statusSince = store.get('a')!.statusSince;
+  store.close();
+
+  store = new SqliteResultsStore({ path: file });
+  t.same(store.get('a')!.thumbprintSince, { '127.0.0.2': first.startedAt }, 'a restart is no change');
+  t.equal(store.get('a')!.statusSince, statusSince, 'status since survives');
+  t.equal(store.get('a')!.latest.status, 'ok', 'the latest result survives');
+  t.same(store.recentFailures('a').map((f) => f.addresses[0]!.reasons), [['connect_timeout']], 'and the recent failures');
+  t.equal(store.certificates().length, 1, 'and the sightings');
+  store.record('a', result('ok', 'AAAA'));
+  t.same(store.get('a')!.thumbprintSince, { '127.0.0.2': first.startedAt }, 'nor is the first probe after it');
+  t.equal(store.get('a')!.statusSince, statusSince);
+  t.same(store.history('a', { limit: 10 }).map((s) => [s.status, s.count]), [['ok', 2], ['critical', 1], ['ok', 2]], 'the open span is extended across the restart');
+
+  const renewed = result('ok', 'BBBB');
+  store.record('a', renewed);
+  t.same(store.get('a')!.thumbprintSince, { '127.0.0.2': renewed.startedAt }, 'a new certificate is a change');
+  store.record('a', result('ok', 'BBBB'));
+  t.same(store.get('a')!.thumbprintSince, { '127.0.0.2': renewed.startedAt });
+
+  const certs = store.certificates();
+  t.same(certs.map((c) => [c.target, c.address, c.thumbprint, c.count, c.servedNow]), [
+    ['a', '127.0.0.2', 'BBBB', 2, true],
+    ['a', '127.0.0.2', 'AAAA', 4, false],
+  ], 'each certificate once per address, newest first');
+  t.equal(certs[1]!.firstSeen, first.startedAt);
+  t.equal(certs[0]!.tlsCertificateName, '<I>CN=Contoso Issuing CA<S>CN=hybrid.domain.com, O=BBBB');
+  t.same(certs[0]!.dnsNames, ['hybrid.domain.com']);
+  t.equal(certs[0]!.notAfter, '2027-01-01T00:00:00.000Z');
+  store.close();
 });
 
-t.test('retain drops targets no longer configured', async (t) => {
-  const store = new MemoryResultsStore();
+t.test('files the store cannot use: a clear message naming the file, and the file left as it was', async (t) => {
+  const newer = join(dir, 'newer.db');
+  const db = new DatabaseSync(newer);
+  db.exec('CREATE TABLE x (y); PRAGMA user_version = 99');
+  db.close();
+  const before = await readFile(newer);
+  t.throws(() => new SqliteResultsStore({ path: newer }), {
+    name: 'StoreOpenError',
+    message: new RegExp(`${newer} was written by a newer smtp-tls-probe \\(schema version 99; this version knows up to 1\\)`),
+  });
+  t.same(await readFile(newer), before, 'untouched');
+
+  const garbage = join(dir, 'garbage.db');
+  await writeFile(garbage, 'this is not a database, it is a shopping list\n'.repeat(200));
+  const g = await readFile(garbage);
+  let err: unknown;
+  try {
+    new SqliteResultsStore({ path: garbage });
+  } catch (e) {
+    err = e;
+  }
+  t.ok(err instanceof StoreOpenError);
+  t.match((err as Error).message, `${garbage} is not a readable SQLite database`);
+  t.match((err as Error).message, /move it aside/);
+  t.same(await readFile(garbage), g, 'untouched');
+
+  const busy = join(dir, 'busy.db');
+  const other = new DatabaseSync(busy);
+  other.exec('CREATE TABLE x (y); BEGIN EXCLUSIVE; INSERT INTO x VALUES (1)');
+  t.throws(() => new SqliteResultsStore({ path: busy }), {
+    name: 'StoreOpenError',
+    message: new RegExp(`${busy} is locked by another process .*Only one smtp-tls-probe service may use a database file`),
+  });
+  other.exec('ROLLBACK');
+  other.close();
+
+  const blocker = join(dir, 'a-file');
+  await writeFile(blocker, 'x');
+  t.throws(() => new SqliteResultsStore({ path: join(blocker, 'sub', 'probe.db') }), {
+    name: 'StoreOpenError',
+    message: new RegExp(`cannot open ${blocker}/sub/probe.db for writing .*volume at /var/lib/smtp-tls-probe`),
+  });
+});
+
+t.test('a failed write (database locked) is counted, and the store goes on from memory', async (t) => {
+  const file = join(dir, 'locked.db');
+  const store = new SqliteResultsStore({ path: file });
   store.record('a', result('ok'));
-  store.record('b', result('ok'));
-  store.retain(['b', 'c']);
-  t.same(store.all().map((r) => r.name), ['b']);
-  t.equal(store.get('a'), undefined);
+  store.flush();
+  const other = new DatabaseSync(file);
+  other.exec('BEGIN IMMEDIATE');
+  const during = result('critical', 'CCCC');
+  store.record('a', during);
+  t.equal(store.errors(), 0, 'written on the next turn, with the rest of the round');
+  store.flush();
+  t.equal(store.errors(), 1, 'counted');
+  t.equal(store.get('a')!.latest.startedAt, during.startedAt, 'the latest result is served from memory');
+  t.same(store.get('a')!.thumbprintSince, { '127.0.0.2': during.startedAt });
+  other.exec('ROLLBACK');
+  other.close();
+  store.record('a', result('critical', 'CCCC'));
+  await new Promise((r) => setImmediate(r));
+  t.equal(store.errors(), 1, 'writes resume once the lock is gone');
+  t.same(store.history('a', { limit: 5 }).map((s) => [s.status, s.count]), [['critical', 1], ['ok', 1]]);
+  store.close();
+});
+
+t.test('retention prunes old spans and sightings; retain hides removed targets', async (t) => {
+  const store = new SqliteResultsStore({ path: ':memory:', retentionDays: 3 });
+  clock = Date.now() - 10 * DAY;
+  for (let i = 0; i < 1200; i++) store.record('old', result(i % 2 ? 'ok' : 'critical', `T${i}`));
+  clock = Date.now() - 60_000;
+  store.record('new', result('ok'));
+  const pruned = await store.prune();
+  t.ok(pruned >= 2400, `pruned ${pruned} rows in batches`);
+  t.same(store.history('old', { limit: 5 }), []);
+  t.same(store.certificates().map((c) => c.target), ['new']);
+  t.equal(store.history('new', { limit: 5 }).length, 1);
+
+  store.retain(['new', 'other']);
+  t.same(store.all().map((r) => r.name), ['new']);
+  t.equal(store.get('old'), undefined);
+  store.close();
 });

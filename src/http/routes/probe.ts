@@ -8,8 +8,8 @@ import { performance } from 'node:perf_hooks';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { OnDemandPolicy } from '../../config/load.js';
-import { canonicalIp, canonicalName } from '../../probe/cert/identity.js';
-import { hostText, makeTarget, parseHostPort, parseServerName, type Resolver, type TargetResult } from '../../probe/index.js';
+import { BUILTIN_MODULES, moduleSettings, type ProbeModule } from '../../config/modules.js';
+import { hostText, makeTarget, parseExpectName, parseHostPort, parseServerName, type Resolver, type TargetResult } from '../../probe/index.js';
 import { bearerMatches } from '../auth.js';
 import { SCRAPE_TIMEOUT_HEADER, scrapeDeadlineMs, secondsToMs } from '../deadline.js';
 import { ApiError } from '../errors.js';
@@ -25,7 +25,7 @@ export const ProbeQuery = Type.Object(
     expect: Type.Optional(
       Type.Array(Type.String({ minLength: 1, maxLength: 253 }), {
         maxItems: 20,
-        description: 'name the certificate must cover; repeatable (default: host)',
+        description: 'name the certificate must cover; repeatable or comma-separated (default: host)',
       }),
     ),
     sni: Type.Optional(Type.String({ minLength: 1, maxLength: 254, description: 'TLS server name, a DNS name (default: host)' })),
@@ -38,7 +38,11 @@ export const ProbeQuery = Type.Object(
       }),
     ),
     module: Type.Optional(
-      Type.String({ maxLength: 100, description: "accepted and ignored, so blackbox_exporter jobs (module=smtp_starttls) work unchanged" }),
+      Type.String({
+        maxLength: 100,
+        description:
+          'probe module (modules: in the config; built in: smtp_starttls, smtps, submission): its settings apply where no parameter sets them',
+      }),
     ),
     format: Type.Optional(
       Type.Unsafe<'json' | 'prometheus'>({
@@ -54,8 +58,8 @@ type ProbeQuery = Static<typeof ProbeQuery>;
 
 export interface ProbeMetricsView {
   contentType: string;
-  /** One probe as Prometheus text. */
-  renderProbe(result: TargetResult): Promise<string>;
+  /** One probe as Prometheus text; dnsSeconds: how long resolving the host took. */
+  renderProbe(result: TargetResult, context?: { dnsSeconds?: number }): Promise<string>;
   /** Count an on-demand request by outcome (the status, or the refusal code). */
   countOnDemand(outcome: string): void;
 }
@@ -76,9 +80,12 @@ function badParameter(parameter: string, message: string): ApiError {
   return new ApiError(400, 'bad_parameter', `${parameter}: ${message}`, { parameter });
 }
 
-/** The deadline in whole milliseconds: the timeout parameter, else the scrape header, else the default. */
-function deadlineOf(request: FastifyRequest, q: ProbeQuery, policy: OnDemandPolicy): number {
-  let ms = policy.defaultTimeoutMs;
+/**
+ * The deadline in whole milliseconds: the timeout parameter; else the module's timeout and the
+ * scrape header, the shorter of the two (as blackbox_exporter does); else the default.
+ */
+function deadlineOf(request: FastifyRequest, q: ProbeQuery, policy: OnDemandPolicy, module: ProbeModule): number {
+  let ms = module.timeoutMs ?? policy.defaultTimeoutMs;
   const header = request.headers[SCRAPE_TIMEOUT_HEADER];
   if (q.timeout !== undefined) {
     const given = secondsToMs(q.timeout, 600);
@@ -87,7 +94,7 @@ function deadlineOf(request: FastifyRequest, q: ProbeQuery, policy: OnDemandPoli
   } else if (header !== undefined) {
     const given = scrapeDeadlineMs(Array.isArray(header) ? header.join(',') : header);
     if (!given.ok) throw badParameter(SCRAPE_TIMEOUT_HEADER, `${given.problem} (got ${JSON.stringify(String(header).slice(0, 40))})`);
-    ms = given.ms;
+    ms = module.timeoutMs !== undefined ? Math.min(module.timeoutMs, given.ms) : given.ms;
   }
   return Math.min(ms, policy.maxTimeoutMs);
 }
@@ -96,6 +103,15 @@ function deadlineOf(request: FastifyRequest, q: ProbeQuery, policy: OnDemandPoli
 export function wantsPrometheus(format: string | undefined, accept: string | undefined): boolean {
   if (format) return format === 'prometheus';
   return /application\/openmetrics-text|text\/plain;\s*version=0\.0\.4/i.test(accept ?? '');
+}
+
+const counted = new WeakSet<FastifyRequest>();
+
+/** Count an on-demand request's outcome once, whichever layer answered it. */
+export function countOnce(request: FastifyRequest, outcome: string, metrics: Pick<ProbeMetricsView, 'countOnDemand'>): void {
+  if (counted.has(request)) return;
+  counted.add(request);
+  metrics.countOnDemand(outcome);
 }
 
 function checkToken(request: FastifyRequest, token: string | null): void {
@@ -110,6 +126,8 @@ function shuttingDown(): ApiError {
 
 export function probeRoute(app: FastifyInstance, deps: ProbeRouteDeps): void {
   let inFlight = 0;
+  // How long the policy's resolution took, for probe_dns_lookup_time_seconds.
+  const dnsSeconds = new WeakMap<FastifyRequest, number>();
   app.get(
     '/probe',
     {
@@ -127,7 +145,7 @@ export function probeRoute(app: FastifyInstance, deps: ProbeRouteDeps): void {
     async (request, reply) => {
       try {
         const result = await handle(request, reply);
-        deps.metrics.countOnDemand(result.status);
+        countOnce(request, result.status, deps.metrics);
         request.log.info(
           {
             host: result.target.host,
@@ -140,9 +158,9 @@ export function probeRoute(app: FastifyInstance, deps: ProbeRouteDeps): void {
           'on-demand probe',
         );
         if (!wantsPrometheus((request.query as ProbeQuery).format, request.headers.accept)) return result;
-        return reply.type(deps.metrics.contentType).send(await deps.metrics.renderProbe(result));
+        return reply.type(deps.metrics.contentType).send(await deps.metrics.renderProbe(result, { dnsSeconds: dnsSeconds.get(request) ?? 0 }));
       } catch (e) {
-        if (e instanceof ApiError) deps.metrics.countOnDemand(e.code);
+        countOnce(request, e instanceof ApiError ? e.code : 'error', deps.metrics);
         throw e;
       }
     },
@@ -162,6 +180,11 @@ export function probeRoute(app: FastifyInstance, deps: ProbeRouteDeps): void {
     checkToken(request, policy.token);
     checkHostHeader(request.headers.host, policy.token, deps.allowedHosts());
     const q = request.query as ProbeQuery;
+    const modules = policy.modules ?? new Map(Object.entries(BUILTIN_MODULES));
+    const module = q.module !== undefined ? modules.get(q.module) : {};
+    if (!module) {
+      throw badParameter('module', `unknown module ${JSON.stringify(q.module)}; known: ${[...modules.keys()].join(', ')}`);
+    }
     if (q.host !== undefined && q.target !== undefined && q.host !== q.target) {
       throw badParameter('host', 'give host or target, not both');
     }
@@ -181,14 +204,15 @@ export function probeRoute(app: FastifyInstance, deps: ProbeRouteDeps): void {
       if (!name.ok) throw badParameter('sni', `${JSON.stringify(q.sni)} is not a server name: it ${name.problem}`);
       sni = name.value;
     }
-    for (const name of q.expect ?? []) {
-      // Echoed in results and logs; anything goes that could name a certificate, not controls.
-      if (/[\p{Cc}\p{Cf}\p{Z}\s]/u.test(name) || (canonicalName(name) ?? canonicalIp(name)) === null) {
-        throw badParameter('expect', `${JSON.stringify(name)} is not a host name or IP address`);
-      }
+    // Repeated, or comma-separated as one Prometheus __param_expect label carries several.
+    const expect = q.expect?.flatMap((e) => e.split(','));
+    for (const name of expect ?? []) {
+      if (!parseExpectName(name).ok) throw badParameter('expect', `${JSON.stringify(name)} is not a host name or IP address`);
     }
-    const timeoutMs = deadlineOf(request, q, policy);
-    const port = q.port ?? embedded ?? 25;
+    if (expect && expect.length > 20) throw badParameter('expect', 'at most 20 names');
+    const timeoutMs = deadlineOf(request, q, policy, module);
+    // The module's port is a default like any other: the port policy below applies to it.
+    const port = q.port ?? embedded ?? module.port ?? 25;
     if (!policy.ports.includes(port)) {
       throw new ApiError(403, 'port_not_allowed', `port ${port} is not allowed; allowed: ${policy.ports.join(', ')}`, {
         allowed: policy.ports,
@@ -212,8 +236,17 @@ export function probeRoute(app: FastifyInstance, deps: ProbeRouteDeps): void {
     try {
       // One deadline for resolution and probe together.
       const started = performance.now();
-      const settings = makeTarget({ ...policy.probeDefaults, host: hostText(host), port, expect: q.expect, sni, implicitTls: q.implicitTls });
+      const settings = makeTarget({
+        ...policy.probeDefaults,
+        ...moduleSettings(module),
+        host: hostText(host),
+        port,
+        expect: expect ?? module.expect,
+        sni: sni ?? module.sni,
+        implicitTls: q.implicitTls ?? module.implicitTls,
+      });
       const outcome = await checkTarget(host, settings, policy, deps.resolver, AbortSignal.any([cancel.signal, AbortSignal.timeout(timeoutMs)]));
+      dnsSeconds.set(request, (performance.now() - started) / 1000);
       if (!outcome.ok) {
         const list = outcome.refused.map((r) => `${r.address} (${r.class})`).join(', ');
         throw new ApiError(403, 'address_not_allowed', `${hostText(host)} resolves to ${list}, which this service does not probe on demand`, {

@@ -1,4 +1,4 @@
-/** GET /targets, /results and /results/:name: the scheduled side, read from the store. */
+/** GET /targets, /results, /results/:name(/history) and /certificates: the scheduled side, read from the store. */
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { ConfiguredTarget } from '../../config/load.js';
@@ -21,6 +21,8 @@ export interface TargetsView {
 export interface ResultsRouteDeps {
   store: ResultsStore;
   scheduler: TargetsView;
+  /** Spans shown with /results/NAME (the config's history). */
+  historySize?: number;
 }
 
 const open = (description: string) => ({ type: 'object', additionalProperties: true, description });
@@ -59,31 +61,85 @@ export function resultsRoutes(app: FastifyInstance, deps: ResultsRouteDeps): voi
     },
   );
 
+  const configuredTarget = (name: string) => {
+    const configured = deps.scheduler.target(name);
+    if (!configured) {
+      throw new ApiError(404, 'unknown_target', `no configured target is named "${name}" (see GET /targets)`);
+    }
+    return configured.target;
+  };
+  const NameParam = Type.Object({ name: Type.String({ minLength: 1, maxLength: 300 }) });
+
   app.get(
     '/results/:name',
     {
       schema: {
-        summary: 'Latest result of one target, with its recent history and kept failures',
-        params: Type.Object({ name: Type.String({ minLength: 1, maxLength: 300 }) }),
-        response: { 200: open('latest, history, recentFailures, thumbprintSince, runs') },
+        summary: 'Latest result of one target, since when its status holds, its recent history and kept failures',
+        params: NameParam,
+        response: { 200: open('latest, statusSince, history, recentFailures, thumbprintSince, runs') },
       },
     },
     async (request) => {
       const { name } = request.params as { name: string };
-      const configured = deps.scheduler.target(name);
-      if (!configured) {
-        throw new ApiError(404, 'unknown_target', `no configured target is named "${name}" (see GET /targets)`);
-      }
+      const target = configuredTarget(name);
       const rec = deps.store.get(name);
       return {
         name,
-        labels: configured.target.labels,
+        labels: target.labels,
         latest: rec?.latest ?? null,
-        history: rec?.history ?? [],
-        recentFailures: rec?.recentFailures ?? [],
+        statusSince: rec?.statusSince ?? null,
+        history: deps.store.history(name, { limit: deps.historySize ?? 50 }),
+        recentFailures: deps.store.recentFailures(name),
         thumbprintSince: rec?.thumbprintSince ?? {},
         runs: rec?.runs ?? { total: 0, byStatus: { ok: 0, warning: 0, critical: 0, unknown: 0 } },
       };
+    },
+  );
+
+  app.get(
+    '/results/:name/history',
+    {
+      schema: {
+        summary: 'History of one target as spans of identical outcomes, newest first; page with before=<lastSeen of the last span>',
+        params: NameParam,
+        querystring: Type.Object(
+          {
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+            before: Type.Optional(Type.String({ minLength: 1, maxLength: 40 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: open('spans, and next: the before value of the next page (null at the end)') },
+      },
+    },
+    async (request) => {
+      const { name } = request.params as { name: string };
+      const { limit = 100, before } = request.query as { limit?: number; before?: string };
+      configuredTarget(name);
+      const at = before === undefined ? undefined : new Date(before);
+      if (at && Number.isNaN(at.getTime())) {
+        throw new ApiError(400, 'bad_parameter', `before: "${before}" is not a date-time (e.g. 2026-05-01T12:00:00Z)`, { parameter: 'before' });
+      }
+      const spans = deps.store.history(name, { limit, ...(at ? { before: at } : {}) });
+      return { name, spans, next: spans.length === limit ? spans[spans.length - 1]!.lastSeen : null };
+    },
+  );
+
+  app.get(
+    '/certificates',
+    {
+      schema: {
+        summary: 'Every certificate seen within the retention window: where, first and last seen, notAfter, served now',
+        querystring: Type.Object(
+          { target: Type.Optional(Type.String({ minLength: 1, maxLength: 300 })) },
+          { additionalProperties: false },
+        ),
+        response: { 200: list('certificate sightings by target and address') },
+      },
+    },
+    async (request) => {
+      const { target } = request.query as { target?: string };
+      return deps.store.certificates(target);
     },
   );
 }

@@ -11,6 +11,7 @@ import { opensslReason, type OpenSslVerdict } from './openssl-verdict.js';
 import { parseCertificate, type ParsedCert } from './parse.js';
 import { pathRuleReasons } from './path-rules.js';
 import type { TrustStore } from './trust-store.js';
+import { goDn } from './go-dn.js';
 import { tlsCertificateName, windowsDn } from './windows-dn.js';
 
 export interface CertPolicy {
@@ -34,6 +35,8 @@ export function certificateFacts(c: ParsedCert, now: Date): CertificateFacts {
   return {
     subject: windowsDn(c.subjectRdns),
     issuer: windowsDn(c.issuerRdns),
+    subjectDn: goDn(c.subjectRdns),
+    issuerDn: goDn(c.issuerRdns),
     serialNumber: c.node.serialNumber.toUpperCase(),
     thumbprint: c.thumbprint,
     sha256: c.sha256,
@@ -48,6 +51,7 @@ export function certificateFacts(c: ParsedCert, now: Date): CertificateFacts {
     signatureAlgorithm: c.signature.name,
     selfSigned: c.selfSigned,
     tlsCertificateName: tlsCertificateName(c.issuerRdns, c.subjectRdns),
+    verifiedChainNotAfter: null,
   };
 }
 
@@ -85,6 +89,11 @@ function nameReasons(leaf: ParsedCert, expect: readonly string[]): { names: Name
 function which(c: ParsedCert, leaf: ParsedCert): string {
   if (c === leaf) return 'the certificate';
   return c.selfSigned ? `the root "${windowsDn(c.subjectRdns)}"` : `the intermediate "${windowsDn(c.subjectRdns)}"`;
+}
+
+/** The earliest notAfter along a path, as ISO text. */
+function earliestNotAfter(path: readonly ParsedCert[]): string {
+  return new Date(Math.min(...path.map((c) => Date.parse(c.node.validTo)))).toISOString();
 }
 
 /** Every certificate of the path, the trust anchor included: validators refuse an expired root too. */
@@ -171,7 +180,10 @@ export function judgeCertificate(
   return {
     reasons,
     names,
-    certificate: certificateFacts(leaf, now),
+    certificate: {
+      ...certificateFacts(leaf, now),
+      verifiedChainNotAfter: trust.kind === 'trusted' ? earliestNotAfter(full) : null,
+    },
     chain: served.map((c) => ({
       subject: windowsDn(c.subjectRdns),
       issuer: windowsDn(c.issuerRdns),

@@ -66,6 +66,10 @@ const contexts = new Lru<string, tls.SecureContext>(32);
 export function secureContext(ca?: string): tls.SecureContext {
   const key = ca === undefined ? '' : createHash('sha256').update(ca).digest('base64');
   return contexts.getOrSet(key, () =>
+    // OpenSSL 3.x (Node 24 ships 3.5) refuses TLS 1.0/1.1 and the SHA-1 handshake signatures
+    // they need unless the security level is 0: without these two a legacy server would be a
+    // bare tls_handshake_failed instead of tls_version_too_low (plus cert_weak_key/_signature).
+    // Seeing it is not accepting it: the verdict judges the version and the certificate.
     tls.createSecureContext({ ...(ca ? { ca } : {}), minVersion: 'TLSv1', ciphers: 'DEFAULT:@SECLEVEL=0' }),
   );
 }

@@ -1,0 +1,81 @@
+/** What the results store holds and answers: the contract between scheduler, metrics and API. */
+import type { Status, TargetResult } from '../probe/types.js';
+
+export interface AddressOutcome {
+  address: string;
+  status: Status;
+  reasons: string[];
+  thumbprint: string | null;
+}
+
+/**
+ * A span of history: consecutive probes of a target with the same outcome (status, reason
+ * codes, and per address status, reasons and thumbprint), first and last seen, how many.
+ */
+export interface HistoryEntry {
+  firstSeen: string;
+  lastSeen: string;
+  count: number;
+  status: Status;
+  /** Reason codes of the target as a whole (dns_error ...). */
+  reasons: string[];
+  addresses: AddressOutcome[];
+}
+
+export interface TargetRecord {
+  name: string;
+  latest: TargetResult;
+  /** When the target's current status began (survives restarts). */
+  statusSince: string;
+  /**
+   * Per address of the latest result, when the certificate served there last really changed:
+   * a probe that got a certificate different from the last one seen there. Failed probes and
+   * restarts do not move it.
+   */
+  thumbprintSince: Record<string, string>;
+  /** Per address of the latest result, distinct certificates served there within the last 24 h. */
+  distinctCertificates: Record<string, number>;
+  /** Runs since this process started (a Prometheus counter resets on restart). */
+  runs: { total: number; byStatus: Record<Status, number> };
+}
+
+/** A distinct certificate seen at an address of a target. */
+export interface CertificateSighting {
+  target: string;
+  address: string;
+  thumbprint: string;
+  sha256: string;
+  subject: string;
+  issuer: string;
+  dnsNames: string[];
+  notAfter: string;
+  tlsCertificateName: string;
+  firstSeen: string;
+  lastSeen: string;
+  count: number;
+  /** The latest probe of the address got this certificate. */
+  servedNow: boolean;
+}
+
+export interface HistoryQuery {
+  limit: number;
+  /** Only spans last seen strictly before this time (paging: pass the last one's lastSeen). */
+  before?: Date;
+}
+
+export interface ResultsStore {
+  record(name: string, result: TargetResult): void;
+  get(name: string): TargetRecord | undefined;
+  all(): TargetRecord[];
+  /** Keep only these targets in view (after a config reload); their history stays stored. */
+  retain(names: Iterable<string>): void;
+  /** Newest first. */
+  history(name: string, query: HistoryQuery): HistoryEntry[];
+  /** The most recent non-ok spans, newest first, however far history has moved on. */
+  recentFailures(name: string, limit?: number): HistoryEntry[];
+  /** Every certificate seen within the retention window, by target and address. */
+  certificates(target?: string): CertificateSighting[];
+  /** Failed reads and writes of the storage since start (smtp_tls_store_errors_total). */
+  errors(): number;
+  close(): void;
+}
