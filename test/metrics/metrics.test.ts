@@ -4,7 +4,7 @@
  * verification, blackbox_exporter's names, and the exposition format checked by promtool.
  */
 import t from 'tap';
-import { Registry, register as globalRegister } from 'prom-client';
+import { Counter, Registry, register as globalRegister } from 'prom-client';
 import { ResultSeriesCache } from '../../src/metrics/result-cache.js';
 import { addResultMetrics, type ResultEntry } from '../../src/metrics/result-metrics.js';
 import type { Service } from '../../src/service/service.js';
@@ -171,6 +171,13 @@ t.test('/metrics is the base registry followed by the results, as one merged reg
   const shape = (s: string) => s.split('\n').map((l) => l.replace(/ [^ ]+$/, '')).join('\n');
   t.equal(shape(results), shape(expected));
   t.match(text, /\n\n# HELP smtp_tls_target_success /, 'a blank line between the base and the results, as merge gives');
+  // smtp_tls_probes_total is written directly: the text a prom-client counter gives.
+  const counter = new Registry();
+  const c = new Counter({ name: 'smtp_tls_probes_total', help: 'Scheduled probes run, by target and resulting status.', labelNames: ['target', 'status'], registers: [counter] });
+  for (const rec of service.store.all()) for (const [status, n] of Object.entries(rec.runs.byStatus)) if (n > 0) c.inc({ target: rec.name, status }, n);
+  const block = (s: string) => /# HELP smtp_tls_probes_total[^]*?(?=\n\n|\n$)/.exec(s)?.[0].split('\n').map((l) => l.replace(/ \d+$/, ''));
+  t.ok((block(text)?.length ?? 0) > 2, 'smtp_tls_probes_total has series');
+  t.same(block(text), block(await counter.metrics()), 'smtp_tls_probes_total as prom-client writes it');
 });
 
 t.test('our registry is our own', async (t) => {
