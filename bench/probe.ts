@@ -6,6 +6,7 @@
  *   BENCH_SCALE_MINUTES whole cron minutes measured per count (default 3): real minutes, the
  *                       schedule is "* * * * *"
  *   BENCH_PROFILE_DIR   write a CPU profile of the service of each scale run there
+ *   BENCH_SERVICE_NODE_OPTIONS  NODE_OPTIONS of the service in the scale run (a heap limit)
  * Parts can be picked with BENCH_ONLY=engine,probe,cli,metrics,scale.
  */
 import { cpus } from 'node:os';

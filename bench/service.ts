@@ -195,6 +195,8 @@ export async function scaleBench(n: number, minutes: number): Promise<string> {
   const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
   const child = spawn(process.execPath, [...profile, bin, 'serve', '--config', join(dir, 'probe.yaml'), '--grace', '1'], {
     stdio: ['ignore', 'pipe', 'inherit'],
+    // BENCH_SERVICE_NODE_OPTIONS: Node options for the service alone (e.g. a heap limit).
+    env: { ...process.env, NODE_OPTIONS: process.env.BENCH_SERVICE_NODE_OPTIONS ?? '' },
   });
   const runs: Run[] = [];
   let port = 0;
