@@ -26,6 +26,13 @@ function families(text: string): Array<[header: string, series: string]> {
     });
 }
 
+/**
+ * A copy of the text that holds no reference to the string it was cut from: V8 keeps a
+ * substring as a slice of its parent, so each kept series would otherwise keep the whole
+ * rendering of its target (every HELP line included) alive, about 6 KB a target.
+ */
+const detached = (text: string) => (text ? Buffer.from(text, 'utf8').toString('utf8') : text);
+
 /** Work done between two yields to the event loop, so a refresh never stalls requests. */
 const SLICE_MS = 5;
 
@@ -96,7 +103,7 @@ export class ResultSeriesCache {
       for (const [header, series] of families(await registry.metrics())) {
         let h = this.headers.indexOf(header);
         if (h === -1) h = this.headers.push(header) - 1;
-        rendered[h] = series;
+        rendered[h] = detached(series);
       }
       this.byTarget.set(e.name, { result: e.result, signature, series: rendered });
       if (performance.now() - slice > SLICE_MS) {

@@ -5,6 +5,7 @@
  * and each probe under its own deadline. Results go to the store; nothing here knows HTTP or
  * metrics.
  */
+import { createHash } from 'node:crypto';
 import type { ConfiguredTarget } from '../config/load.js';
 import type { ProbeOptions, ProbeTarget, Reason, TargetResult } from '../probe/index.js';
 import type { ResultsStore } from '../store/results-store.js';
@@ -236,6 +237,7 @@ function logProbe(log: SchedulerLogger, fields: Record<string, unknown>, reasons
   log.error({ ...fields, local: local.local, problem: local.message }, 'probe could not run: a problem of this machine, not of the server');
 }
 
+/** A digest of the definition, not the definition's text: kept for every target. */
 function keyOf(t: ConfiguredTarget): string {
-  return JSON.stringify(t);
+  return createHash('sha256').update(JSON.stringify(t)).digest('base64');
 }
