@@ -13,6 +13,7 @@ import { rateLimitKey } from './auth.js';
 import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './errors.js';
 import { serializeRequest } from './request-log.js';
 import { healthRoutes, type HealthReport } from './routes/health.js';
+import { pageRoutes } from './routes/page.js';
 import { probeRoute, type ProbeMetricsView } from './routes/probe.js';
 import { resultsRoutes, type TargetsView } from './routes/results.js';
 import { SECURITY_HEADERS } from './security-headers.js';
@@ -80,6 +81,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   probeRoute(app, { ...deps, drain: deps.drain ?? new OnDemandDrain(), allowedHosts: deps.allowedHosts ?? (() => []) });
   resultsRoutes(app, deps);
   healthRoutes(app, deps);
+  pageRoutes(app);
   app.get(
     '/metrics',
     { schema: { summary: 'Prometheus metrics of the scheduled results, the service and the process' } },
