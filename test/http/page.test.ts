@@ -247,6 +247,25 @@ async function browserTests(): Promise<void> {
     await page.waitForSelector('#probe-result .error');
     t.match(await page.locator('#probe-result .error').textContent(), /^HTTP 403 address_not_allowed: refused\.test resolves to 10\.20\.30\.40 \(private\)/);
     t.ok(await page.locator('#token-row').isHidden(), 'no token asked for when none is configured');
+
+    // A token now protects /probe: the form asks for it, and keeps it in memory only.
+    const token = 'page-test-token-0123456789';
+    await writeFile(configPath, (await readFile(configPath, 'utf8')).replace('onDemand: { ', `onDemand: { token: ${token}, `));
+    t.equal(service.reload().ok, true);
+    await page.fill('#probe-host', '127.0.0.2');
+    await page.click('#probe-submit');
+    await page.waitForSelector('#token-row:not([hidden])');
+    t.match(await page.locator('#probe-result .error').textContent(), /^HTTP 401 unauthorized/);
+    t.ok(await page.evaluate(() => document.activeElement?.id === 'probe-token'), 'the token field has the focus');
+    await page.fill('#probe-token', token);
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#probe-result > h3');
+    t.match(await page.locator('#probe-result > h3').textContent(), `127.0.0.2:${goodSrv.port} OK`);
+    t.same(
+      await page.evaluate(() => [localStorage.length, sessionStorage.length, document.cookie, location.href.includes('token')]),
+      [0, 0, '', false],
+      'the token is stored nowhere and not in the URL',
+    );
     await page.close();
   });
 
