@@ -94,11 +94,13 @@ export async function runDemo(argv: string[], io: Io): Promise<number> {
     }
     const listen = parseListen(v.listen ?? '127.0.0.1:9925');
     if (!listen) throw new Error(`--listen: must be HOST:PORT (got "${v.listen}")`);
-    io.stdout(`smtp-tls-probe demo: minting a demo CA and starting two SMTP endpoints for ${DEMO_HOST}...\n`);
+    // Progress on stderr: the first line of the output is the page to open.
+    io.stderr(`smtp-tls-probe demo: minting a demo CA and starting two SMTP endpoints for ${DEMO_HOST}...\n`);
     const t0 = Date.now();
     const demo = await startDemo(listen, createLogger('warn'));
     const { exchange, good } = demo.endpoints;
     const base = `http://${listen.host.includes(':') ? `[${demo.service.address.host}]` : demo.service.address.host}:${demo.service.address.port}`;
+    io.stdout(`Status page: ${base}/  (open it in a browser; the first round of probes takes a few seconds)\n`);
     await demo.service.scheduler.ready();
     const seed = demo.service.store.get('hybrid-server1')?.latest;
     const ok = demo.service.store.get('hybrid-server2')?.latest;
@@ -121,7 +123,8 @@ export async function runDemo(argv: string[], io: Io): Promise<number> {
         `  curl -s ${base}/results/hybrid-server1`,
         `  curl -s ${base}/metrics | grep -E '^smtp_tls_(name_match|reason)'`,
         `  curl -s '${base}/probe?host=${exchange.host}&port=${exchange.port}&expect=${DEMO_HOST}'`,
-        `  smtp-tls-probe check ${DEMO_HOST} --address ${exchange.host} --port ${exchange.port} --ca ${demo.caFile}`,
+        // npx finds the command in this package: no global install, nothing on PATH needed.
+        `  npx smtp-tls-probe check ${DEMO_HOST} --address ${exchange.host} --port ${exchange.port} --ca ${demo.caFile}`,
         '',
         'Ctrl-C stops the demo. To probe your own hosts: add them to config/probe.yaml and run npm start.',
         '',
