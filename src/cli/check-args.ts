@@ -139,7 +139,10 @@ export function parseCheckArgs(argv: string[]): CheckOptions | null {
   let timeoutMs: number = TARGET_DEFAULTS.timeoutMs;
   if (v.timeout !== undefined) {
     const s = Number(v.timeout);
-    if (!Number.isFinite(s) || s <= 0 || s > 600) throw new UsageError(`--timeout: must be seconds between 0 and 600 (got "${v.timeout}")`);
+    // Below a millisecond the deadline rounds to nothing: say the range that really works.
+    if (!Number.isFinite(s) || s < 0.001 || s > 600) {
+      throw new UsageError(`--timeout: must be seconds from 0.001 to 600 (got "${v.timeout}")`);
+    }
     timeoutMs = Math.round(s * 1000);
   }
   let minTlsVersion: ProbeTarget['minTlsVersion'] | undefined;
