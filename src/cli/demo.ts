@@ -10,6 +10,7 @@ import { startDemo, startDemoEndpoints, DEMO_HOST } from '../demo/demo.js';
 import { createLogger } from '../log.js';
 import type { TargetResult } from '../probe/types.js';
 import type { Io } from './check.js';
+import { wrap } from './report.js';
 
 export const DEMO_USAGE = `Usage: smtp-tls-probe demo [--listen HOST:PORT]
        smtp-tls-probe demo --endpoints-only [--bind ADDRESS] [--exchange-port N] [--good-port N] [--ca-out FILE]
@@ -117,7 +118,7 @@ export async function runDemo(argv: string[], io: Io): Promise<number> {
         ...line(seed, 'hybrid-server1'),
         ...line(ok, 'hybrid-server2'),
         '',
-        ...(hint ? ['What to do on hybrid-server1:', `  ${hint}`, ''] : []),
+        ...(hint ? ['What to do on hybrid-server1:', ...wrap(`  ${hint}`, io.columns, '  '), ''] : []),
         ...(fix ? [`The value to set, read off hybrid-server2: -TlsCertificateName '${fix}'`, ''] : []),
         'Try:',
         `  curl -s ${base}/results/hybrid-server1`,
