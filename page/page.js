@@ -60,15 +60,22 @@ async function refreshOverview() {
 async function showTarget(name) {
   const view = $('target-view');
   const path = `results/${encodeURIComponent(name)}`;
-  const [res, history, certificates] = await Promise.all([api(path), api(`${path}/history?limit=200`), api('certificates')]);
+  const [res, history, certificates] = await Promise.all([
+    api(path),
+    api(`${path}/history?limit=200`),
+    api(`certificates?target=${encodeURIComponent(name)}`),
+  ]);
   if (!res.ok) {
     view.replaceChildren(el('h2', {}, name), el('p', { class: 'error', role: 'alert' }, res.body.message ?? `HTTP ${res.status}`));
     return;
   }
   const r = res.body;
-  const all = certificates.ok ? certificates.body : [];
-  const mine = all.filter((s) => s.target === name);
+  const mine = certificates.ok ? certificates.body : [];
   const latest = r.latest;
+  // Every target's certificates only when a name is missing: one of them may be the fix.
+  const missing = latest?.addresses.some((a) => a.names.some((n) => !n.matched));
+  const everywhere = missing ? await api('certificates') : null;
+  const all = everywhere?.ok ? everywhere.body : mine;
   view.replaceChildren(
     el('p', {}, el('a', { href: '#' }, '← Overview')),
     el('h2', {}, name, ' ', badge(latest?.status ?? 'pending')),

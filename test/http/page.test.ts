@@ -4,6 +4,8 @@
  * text, the probe form. One browser for the whole file.
  */
 import { existsSync } from 'node:fs';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -168,6 +170,17 @@ async function browserTests(): Promise<void> {
     await page.waitForFunction((old) => !document.contains(old), stale);
     t.equal(await page.inputValue('#filter'), 'hybrid.domain mismatch', 'the filter stays');
     t.same(await page.locator('#overview tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-name'))), ['seed'], 'and still applies');
+
+    // On a phone the rows are cards, and a refresh keeps the scroll position.
+    await page.setViewportSize({ width: 390, height: 400 });
+    await page.fill('#filter', '');
+    t.equal(await page.locator('#overview thead').evaluate((e) => getComputedStyle(e).position), 'absolute', 'no table header on a phone');
+    t.equal(await page.locator('tr[data-name="seed"] td').first().evaluate((e) => getComputedStyle(e, '::before').content), '"Target"', 'each value labelled');
+    await page.evaluate(() => scrollTo(0, 500));
+    const row = await page.locator('tr[data-name="seed"]').elementHandle();
+    await page.clock.runFor(15_500);
+    await page.waitForFunction((old) => !document.contains(old), row);
+    t.equal(await page.evaluate(() => scrollY), 500, 'the scroll position stays');
     await page.close();
   });
 
@@ -266,6 +279,32 @@ async function browserTests(): Promise<void> {
       [0, 0, '', false],
       'the token is stored nowhere and not in the URL',
     );
+    await page.close();
+  });
+
+  t.test('behind a reverse proxy under a path prefix', async (t) => {
+    // A minimal proxy: /stp/X goes to the service's /X; anything else is its own 404.
+    const proxy = createServer((req, res) => {
+      if (!req.url?.startsWith('/stp/')) return void res.writeHead(404).end('not under /stp/');
+      const upstream = httpRequest(`${base}${req.url.slice('/stp/'.length)}`, { method: req.method, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      req.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    t.teardown(() => new Promise<void>((resolve) => proxy.close(() => resolve())));
+    const prefixed = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/stp/`;
+    const page = await context.newPage();
+    const missed: string[] = [];
+    page.on('response', (r) => void (r.status() === 404 && missed.push(r.url())));
+    await page.goto(prefixed);
+    await page.waitForSelector('body[data-overview="loaded"]');
+    t.equal(await page.locator('#overview tbody tr').count(), 5, 'the overview loads through the prefix');
+    await page.click('tr[data-name="seed"] a');
+    await page.waitForSelector('body[data-target="seed"]');
+    t.match(await page.locator('#target-view .reasons').first().textContent(), /cert_name_mismatch/);
+    t.same(missed, [], 'no request left the prefix');
     await page.close();
   });
 
