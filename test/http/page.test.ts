@@ -3,23 +3,20 @@
  * service on loopback with scripted SMTP servers: overview, target view, timeline, hostile
  * text, the probe form. One browser for the whole file.
  */
-import { existsSync } from 'node:fs';
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { createLogger } from '../../src/log.js';
 import { PAGE_CSP } from '../../src/http/routes/page.js';
 import { startService, type Service } from '../../src/service/service.js';
+import { CHROMIUM, haveChromium, openBrowser } from '../helpers/browser.js';
 import { fakeSmtp, type ServedCert } from '../helpers/fake-smtp.js';
 import { seedServers } from '../helpers/stack.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-// Without the background-networking flags Chromium reaches out to Google; as root it needs --no-sandbox.
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const XSS_GREETING = '220 <img src=x onerror=alert(1)>';
 const XSS_SUBJECT = 'CN=<script>alert(1)</script>';
 
@@ -33,7 +30,7 @@ t.test('the page files: relative URLs only, no markup from data', async (t) => {
   }
 });
 
-if (!existsSync(CHROMIUM)) {
+if (!haveChromium()) {
   const why = `browser tests need ${CHROMIUM} (apt-get install --no-install-recommends chromium; .ci/run installs it)`;
   if (process.env.CI) t.fail(why);
   else t.test(`SKIPPED: ${why}`, { skip: why }, async () => {});
@@ -96,13 +93,8 @@ async function browserTests(): Promise<void> {
     await new Promise((r) => setTimeout(r, 100));
   }
 
-  const profile = await mkdtemp(join(tmpdir(), 'stp-chromium-'));
-  const context: BrowserContext = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ARGS,
-    viewport: { width: 1280, height: 720 },
-  });
+  const browser = await openBrowser();
+  const { context } = browser;
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base.slice(0, -1) });
   const dialogs: string[] = [];
   const cspErrors: string[] = [];
@@ -122,11 +114,10 @@ async function browserTests(): Promise<void> {
   };
 
   t.teardown(async () => {
-    await context.close();
+    await browser.close();
     await service.close(0);
     await Promise.all([servers.close(), xssSrv.close(), rotating.close(), pairGood.close(), pairBad.close()]);
     await rm(dir, { recursive: true, force: true });
-    await rm(profile, { recursive: true, force: true });
   });
 
   t.test('the page and its assets are served with a strict CSP', async (t) => {
