@@ -18,6 +18,8 @@ WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The status page (static files beside dist/, served at /).
+COPY page ./page
 # The shipped configuration; mount your own over it (the directory, to get reloads on change).
 COPY config/probe.yaml /etc/smtp-tls-probe/probe.yaml
 # /demo holds the demo CA when the image runs the demo endpoints (docker-compose.yml).

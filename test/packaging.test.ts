@@ -5,7 +5,8 @@
  * and the Prometheus config inside passes promtool.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
@@ -182,4 +183,32 @@ t.test('docker-compose.yml: parses; services, volumes, commands and ports agree'
 t.test('the Prometheus config used by compose passes promtool check config', { skip: hasPromtool() || process.env.CI ? false : 'promtool not installed' }, async (t) => {
   const r = spawnSync('promtool', ['check', 'config', 'prometheus.yml'], { cwd: join(root, 'config/prometheus'), encoding: 'utf8' });
   t.equal(r.status, 0, r.stdout + r.stderr);
+});
+
+t.test('npm start and npm run demo build only when dist/ is older than its sources', async (t) => {
+  const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string>; files: string[] };
+  for (const script of ['start', 'demo']) t.match(pkg.scripts[script], /^node scripts\/build-if-stale\.mjs && node dist\/cli\/main\.js /);
+  t.ok(pkg.files.includes('page'), 'the status page ships with the package');
+
+  const dir = mkdtempSync(join(tmpdir(), 'stp-stale-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const decide = () =>
+    spawnSync(process.execPath, [join(root, 'scripts/build-if-stale.mjs'), '--dry-run'], { cwd: dir, encoding: 'utf8' }).stdout.trim();
+  const at = (path: string, seconds: number) => utimesSync(join(dir, path), seconds, seconds);
+  mkdirSync(join(dir, 'src/cli'), { recursive: true });
+  writeFileSync(join(dir, 'src/cli/main.ts'), '');
+  writeFileSync(join(dir, 'src/types.d.ts'), '');
+  writeFileSync(join(dir, 'tsconfig.json'), '{}');
+  at('src/cli/main.ts', 1000);
+  at('tsconfig.json', 1000);
+  t.equal(decide(), 'stale: dist/cli/main.js is missing');
+  mkdirSync(join(dir, 'dist/cli'), { recursive: true });
+  writeFileSync(join(dir, 'dist/cli/main.js'), '');
+  at('dist/cli/main.js', 2000);
+  t.equal(decide(), 'current', 'no rebuild: dist/ is newer than every source');
+  at('src/cli/main.ts', 3000);
+  t.equal(decide(), 'stale: src/cli/main.ts changed since the last build');
+  at('src/cli/main.ts', 1000);
+  at('tsconfig.json', 3000);
+  t.equal(decide(), 'stale: tsconfig.json changed since the last build');
 });

@@ -38,7 +38,7 @@ Options:
   --implicit-tls      TLS from the first byte instead of STARTTLS
   --starttls          STARTTLS even on port 465
   --ehlo NAME         name to send with EHLO (default: this machine's host name)
-  --timeout SECONDS   deadline of the whole probe, DNS included (default ${TARGET_DEFAULTS.timeoutMs / 1000})
+  --timeout SECONDS   deadline of the whole probe, DNS included: 0.001 to 600 (default ${TARGET_DEFAULTS.timeoutMs / 1000})
   --warn-days N       warn when the certificate expires within N days (default ${TARGET_DEFAULTS.warnDays})
   --min-tls VERSION   lowest acceptable TLS version: 1.0, 1.1, 1.2, 1.3 (default 1.2)
   --thumbprint SHA1   pinned SHA-1 thumbprint of the certificate (as Get-ExchangeCertificate shows it)
@@ -139,7 +139,10 @@ export function parseCheckArgs(argv: string[]): CheckOptions | null {
   let timeoutMs: number = TARGET_DEFAULTS.timeoutMs;
   if (v.timeout !== undefined) {
     const s = Number(v.timeout);
-    if (!Number.isFinite(s) || s <= 0 || s > 600) throw new UsageError(`--timeout: must be seconds between 0 and 600 (got "${v.timeout}")`);
+    // Below a millisecond the deadline rounds to nothing: say the range that really works.
+    if (!Number.isFinite(s) || s < 0.001 || s > 600) {
+      throw new UsageError(`--timeout: must be seconds from 0.001 to 600 (got "${v.timeout}")`);
+    }
     timeoutMs = Math.round(s * 1000);
   }
   let minTlsVersion: ProbeTarget['minTlsVersion'] | undefined;

@@ -9,6 +9,8 @@ import { EXIT_CODES, humanReport } from './report.js';
 export interface Io {
   stdout(text: string): void;
   stderr(text: string): void;
+  /** Columns of the terminal stdout writes to; undefined when it is piped or redirected. */
+  columns?: number | undefined;
 }
 
 export async function runCheck(argv: string[], io: Io, resolver?: Parameters<typeof probeTarget>[1]['resolver']): Promise<number> {
@@ -27,6 +29,6 @@ export async function runCheck(argv: string[], io: Io, resolver?: Parameters<typ
     return EXIT_CODES.ok;
   }
   const result = await probeTarget(options.target, { timeoutMs: options.timeoutMs, ...(resolver ? { resolver } : {}) });
-  io.stdout(options.json ? `${JSON.stringify(result, null, 2)}\n` : humanReport(result));
+  io.stdout(options.json ? `${JSON.stringify(result, null, 2)}\n` : humanReport(result, io.columns));
   return EXIT_CODES[result.status];
 }

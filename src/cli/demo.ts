@@ -10,6 +10,7 @@ import { startDemo, startDemoEndpoints, DEMO_HOST } from '../demo/demo.js';
 import { createLogger } from '../log.js';
 import type { TargetResult } from '../probe/types.js';
 import type { Io } from './check.js';
+import { wrap } from './report.js';
 
 export const DEMO_USAGE = `Usage: smtp-tls-probe demo [--listen HOST:PORT]
        smtp-tls-probe demo --endpoints-only [--bind ADDRESS] [--exchange-port N] [--good-port N] [--ca-out FILE]
@@ -94,11 +95,13 @@ export async function runDemo(argv: string[], io: Io): Promise<number> {
     }
     const listen = parseListen(v.listen ?? '127.0.0.1:9925');
     if (!listen) throw new Error(`--listen: must be HOST:PORT (got "${v.listen}")`);
-    io.stdout(`smtp-tls-probe demo: minting a demo CA and starting two SMTP endpoints for ${DEMO_HOST}...\n`);
+    // Progress on stderr: the first line of the output is the page to open.
+    io.stderr(`smtp-tls-probe demo: minting a demo CA and starting two SMTP endpoints for ${DEMO_HOST}...\n`);
     const t0 = Date.now();
     const demo = await startDemo(listen, createLogger('warn'));
     const { exchange, good } = demo.endpoints;
     const base = `http://${listen.host.includes(':') ? `[${demo.service.address.host}]` : demo.service.address.host}:${demo.service.address.port}`;
+    io.stdout(`Status page: ${base}/  (open it in a browser; the first round of probes takes a few seconds)\n`);
     await demo.service.scheduler.ready();
     const seed = demo.service.store.get('hybrid-server1')?.latest;
     const ok = demo.service.store.get('hybrid-server2')?.latest;
@@ -115,13 +118,14 @@ export async function runDemo(argv: string[], io: Io): Promise<number> {
         ...line(seed, 'hybrid-server1'),
         ...line(ok, 'hybrid-server2'),
         '',
-        ...(hint ? ['What to do on hybrid-server1:', `  ${hint}`, ''] : []),
+        ...(hint ? ['What to do on hybrid-server1:', ...wrap(`  ${hint}`, io.columns, '  '), ''] : []),
         ...(fix ? [`The value to set, read off hybrid-server2: -TlsCertificateName '${fix}'`, ''] : []),
         'Try:',
         `  curl -s ${base}/results/hybrid-server1`,
         `  curl -s ${base}/metrics | grep -E '^smtp_tls_(name_match|reason)'`,
         `  curl -s '${base}/probe?host=${exchange.host}&port=${exchange.port}&expect=${DEMO_HOST}'`,
-        `  smtp-tls-probe check ${DEMO_HOST} --address ${exchange.host} --port ${exchange.port} --ca ${demo.caFile}`,
+        // npx finds the command in this package: no global install, nothing on PATH needed.
+        `  npx smtp-tls-probe check ${DEMO_HOST} --address ${exchange.host} --port ${exchange.port} --ca ${demo.caFile}`,
         '',
         'Ctrl-C stops the demo. To probe your own hosts: add them to config/probe.yaml and run npm start.',
         '',

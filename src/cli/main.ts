@@ -27,6 +27,7 @@ Options:
 const io = {
   stdout: (text: string) => process.stdout.write(text),
   stderr: (text: string) => process.stderr.write(text),
+  columns: process.stdout.isTTY ? process.stdout.columns : undefined,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -30,12 +30,33 @@ function perfdata(r: TargetResult): string {
 
 const ms = (n: number | undefined) => (n === undefined ? '-' : `${Math.round(n)}`);
 
-function addressBlock(a: AddressResult): string[] {
+/**
+ * Long lines broken at spaces to the terminal's width, continued with an indent; a word
+ * longer than the width stays whole. No width (output piped): one line, for grep and scripts.
+ */
+export function wrap(line: string, width: number | undefined, indent = '    '): string[] {
+  if (!width || line.length <= width) return [line];
+  const lead = /^\s*/.exec(line)![0];
+  const out: string[] = [];
+  let current = lead;
+  for (const word of line.slice(lead.length).split(' ')) {
+    if (current.trim() && current.length + 1 + word.length > width) {
+      out.push(current);
+      current = indent + word;
+    } else {
+      current = current.trim() ? `${current} ${word}` : current + word;
+    }
+  }
+  out.push(current);
+  return out;
+}
+
+function addressBlock(a: AddressResult, columns: number | undefined): string[] {
   const out = [`${a.address}  ${a.status.toUpperCase()}`];
   const width = Math.max(0, ...a.reasons.map((x) => x.code.length));
   for (const x of a.reasons) out.push(`  ${MARK[x.severity] ?? '-'} ${x.code.padEnd(width)}  ${x.message}`);
   if (a.exchangeOnline) out.push(`  Exchange Online would report: ${a.exchangeOnline.code} ${a.exchangeOnline.msg}`);
-  for (const hint of a.remediation) out.push(`  what to do: ${hint}`);
+  for (const hint of a.remediation) out.push(...wrap(`  what to do: ${hint}`, columns));
   const row = (label: string, value: string | undefined) => {
     if (value) out.push(`  ${label.padEnd(19)}${value}`);
   };
@@ -70,8 +91,9 @@ function addressBlock(a: AddressResult): string[] {
   return out;
 }
 
-export function humanReport(r: TargetResult): string {
+/** `columns`: the terminal's width, to wrap the "what to do" lines; none when piped. */
+export function humanReport(r: TargetResult, columns?: number): string {
   const lines = [`SMTP TLS ${r.status.toUpperCase()} - ${summary(r)} | ${perfdata(r)}`];
-  for (const a of r.addresses) lines.push('', ...addressBlock(a));
+  for (const a of r.addresses) lines.push('', ...addressBlock(a, columns));
   return `${lines.join('\n')}\n`;
 }

@@ -13,6 +13,7 @@ import { bearerMatches, rateLimitKey } from './auth.js';
 import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './errors.js';
 import { QuietScrapeLogs, serializeRequest } from './request-log.js';
 import { healthRoutes, type HealthReport } from './routes/health.js';
+import { pageRoutes } from './routes/page.js';
 import { countOnce, probeRoute, type ProbeMetricsView } from './routes/probe.js';
 import { resultsRoutes, type TargetsView } from './routes/results.js';
 import { sdRoute } from './routes/sd.js';
@@ -99,6 +100,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   resultsRoutes(app, deps);
   healthRoutes(app, deps);
   sdRoute(app, deps);
+  pageRoutes(app);
   app.get(
     '/metrics',
     { schema: { summary: 'Prometheus metrics of the scheduled results, the service and the process' } },

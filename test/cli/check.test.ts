@@ -29,10 +29,10 @@ t.before(async () => {
   await writeFile(join(dir, 'empty.pem'), 'nothing here\n');
 });
 
-async function check(argv: string[]) {
+async function check(argv: string[], columns?: number) {
   let stdout = '';
   let stderr = '';
-  const code = await runCheck(argv, { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s) }, async () => {
+  const code = await runCheck(argv, { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s), columns }, async () => {
     throw new Error('tests never resolve names');
   });
   return { code, stdout, stderr };
@@ -76,6 +76,26 @@ t.test('--starttls on port 465, --implicit-tls elsewhere', async (t) => {
   t.equal(parseCheckArgs(['a.test', '--port', '465'])?.target.implicitTls, true);
   t.equal(parseCheckArgs(['a.test', '--port', '465', '--starttls'])?.target.implicitTls, false);
   t.equal(parseCheckArgs(['a.test', '--port', '587', '--implicit-tls'])?.target.implicitTls, true);
+  // A STARTTLS server checked with --implicit-tls: said plainly, not as an OpenSSL error.
+  const plain = await withServer(good, (s) => check(['hybrid.domain.com', ...common(s), '--implicit-tls']));
+  t.equal(plain.code, 2);
+  t.match(plain.stdout, /x tls_handshake_failed +the server answered in plaintext: use STARTTLS/);
+  t.notMatch(plain.stdout, /SSL routines|wrong version number/);
+});
+
+t.test('"what to do" wraps to the terminal width, and stays one line when piped', async (t) => {
+  const hints = (out: string) => out.split('\n').filter((l) => l.startsWith('  what to do: ') || l.startsWith('    '));
+  const piped = await withServer(server1, (s) => check(['hybrid.domain.com', ...common(s)]));
+  const long = piped.stdout.split('\n').filter((l) => l.startsWith('  what to do: '));
+  t.ok(long.length >= 2 && long.some((l) => l.length > 200), 'piped: one long line per hint');
+  t.same(hints(piped.stdout), long, 'no continuation lines');
+
+  const tty = await withServer(server1, (s) => check(['hybrid.domain.com', ...common(s)], 72));
+  const wrapped = hints(tty.stdout);
+  t.ok(wrapped.length > long.length * 3, 'several lines per hint');
+  t.ok(wrapped.every((l) => l.length <= 72 || !l.trim().includes(' ')), 'none wider than the terminal (but an unbreakable word)');
+  t.equal(wrapped.map((l) => l.trim()).join(' '), long.map((l) => l.trim()).join(' '), 'the same words, in the same order');
+  t.match(tty.stdout, /^SMTP TLS CRITICAL - .{80,}/, 'the Nagios first line is never wrapped');
 });
 
 t.test('--json prints the JSON result', async (t) => {
@@ -96,7 +116,9 @@ t.test('unknown: exit 3 with one line naming the problem', async (t) => {
     [['a.test', 'b.test'], /one HOST only/],
     [['a.test', '--port', 'abc'], /^smtp-tls-probe check: --port: must be an integer from 1 to 65535 \(got "abc"\)\n$/],
     [['a.test', '--port', '70000'], /--port: must be an integer/],
-    [['a.test', '--timeout', '0'], /--timeout: must be seconds/],
+    [['a.test', '--timeout', '0'], /^smtp-tls-probe check: --timeout: must be seconds from 0\.001 to 600 \(got "0"\)\n$/],
+    [['a.test', '--timeout', '0.0004'], /--timeout: must be seconds from 0\.001 to 600 \(got "0\.0004"\)/],
+    [['a.test', '--timeout', '601'], /--timeout: must be seconds from 0\.001 to 600/],
     [['a.test', '--warn-days=-1'], /--warn-days: must be an integer/],
     [['a.test', '--warn-days', '-1'], /--warn-days: the value looks like an option; write --warn-days=VALUE/],
     [['a.test', '--address', 'mail.test'], /--address: "mail\.test" is not an IP address/],

@@ -2,7 +2,8 @@
  * The demo as a newcomer runs it: the built command, the seed case visible in its summary,
  * /results and /metrics within seconds, Ctrl-C stops it cleanly.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +40,22 @@ t.test('smtp-tls-probe demo shows the mismatch and the fix, in its summary, /res
   t.match(out, /-TlsCertificateName '<I>CN=smtp-tls-probe demo Issuing CA, O=smtp-tls-probe demo<S>CN=hybrid\.domain\.com'/);
   const base = /service +(http:\/\/\S+)/.exec(out)?.[1];
   t.ok(base, 'prints the service URL');
+  const firstLine = out.split('\n')[0]!;
+  t.match(firstLine, /^Status page: http:\/\/127\.0\.0\.1:\d+\/ /, 'the first line is the status page');
+  const page = await fetch(/http:\/\/\S+/.exec(firstLine)![0]);
+  t.equal(page.status, 200);
+  t.match(page.headers.get('content-type'), /^text\/html/);
+  t.match(await page.text(), /<title>smtp-tls-probe<\/title>/);
+
+  // The suggested check, run exactly as printed, from the project folder.
+  const check = /^ {2}(npx smtp-tls-probe check .+)$/m.exec(out)?.[1];
+  t.ok(check, 'suggests a check through npx');
+  const ran = await promisify(execFile)('sh', ['-c', check!], {
+    cwd: new URL('../..', import.meta.url).pathname,
+    env: { ...process.env, npm_config_offline: 'true', npm_config_update_notifier: 'false' },
+  }).catch((e: { code: number; stdout: string; stderr: string }) => e);
+  t.equal((ran as { code?: number }).code, 2, 'exit 2: critical');
+  t.match(ran.stdout, /^SMTP TLS CRITICAL - hybrid\.domain\.com:\d+: 127\.0\.0\.1 cert_name_mismatch/);
 
   const result = (await (await fetch(`${base}/results/hybrid-server1`)).json()) as {
     latest: { status: string; addresses: Array<{ reasons: Array<{ code: string }>; remediation: string[]; certificate: { tlsCertificateName: string } }> };

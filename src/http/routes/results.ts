@@ -54,10 +54,10 @@ export function resultsRoutes(app: FastifyInstance, deps: ResultsRouteDeps): voi
 
   app.get(
     '/results',
-    { schema: { summary: 'Latest result of every scheduled target', response: { 200: list('JSON results with name and labels') } } },
+    { schema: { summary: 'Latest result of every scheduled target', response: { 200: list('JSON results with name, labels and statusSince') } } },
     async () => {
       const labels = new Map(deps.scheduler.targets().map(({ target }) => [target.name, target.labels]));
-      return deps.store.all().map((r) => ({ name: r.name, labels: labels.get(r.name) ?? {}, ...r.latest }));
+      return deps.store.all().map((r) => ({ name: r.name, labels: labels.get(r.name) ?? {}, statusSince: r.statusSince, ...r.latest }));
     },
   );
 

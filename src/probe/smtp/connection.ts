@@ -88,6 +88,8 @@ export class SmtpConnection {
   private failure: ProbeFailure | null = null;
   private stopWaiting: () => void = () => undefined;
   private localAddress: string | undefined;
+  /** TLS from the first byte: a plaintext answer then means the port wants STARTTLS. */
+  private implicitTls = false;
   private readonly onAbort = () =>
     this.fail(new ProbeFailure(TIMEOUT_CODE[this.phase], `deadline reached ${PHASE_TEXT[this.phase]}`));
   private readonly onData = (chunk: Buffer) => {
@@ -154,6 +156,8 @@ export class SmtpConnection {
     const socket = this.plain;
     this.guard();
     if (!socket) throw new ProbeFailure('probe_error', 'startTls before connect');
+    // Straight after connect, without a dialogue first: implicit TLS (port 465 style).
+    this.implicitTls = this.phase === 'connect';
     this.phase = 'tls';
     socket.removeListener('data', this.onData);
     socket.pause();
@@ -261,7 +265,18 @@ export class SmtpConnection {
       if (code === 'ECONNRESET') return new ProbeFailure('connection_closed', `connection reset (${code})`);
       return new ProbeFailure('connect_timeout', `no TCP connection: ${e.message}`);
     }
-    if (this.phase === 'tls') return new ProbeFailure('tls_handshake_failed', `TLS handshake failed: ${e.message}`);
+    if (this.phase === 'tls') {
+      // OpenSSL's raw text for a record that is not TLS: what a plaintext SMTP reply looks like to it.
+      if (/^ERR_SSL_(WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG)$/.test(code) || /wrong version number|packet length too long/.test(e.message)) {
+        return new ProbeFailure(
+          'tls_handshake_failed',
+          this.implicitTls
+            ? 'the server answered in plaintext: use STARTTLS (this port speaks SMTP before TLS; implicit TLS expects a TLS handshake from the first byte)'
+            : 'the server answered the TLS handshake in plaintext, after agreeing to STARTTLS',
+        );
+      }
+      return new ProbeFailure('tls_handshake_failed', `TLS handshake failed: ${e.message.trim()}`);
+    }
     return new ProbeFailure('connection_closed', `connection error ${PHASE_TEXT[this.phase]}: ${e.message}`);
   }
 }
