@@ -1,61 +1,30 @@
 /**
- * Figures, not tests: how fast a one-shot `check` starts and finishes, and how many probes
- * a second the engine completes against loopback servers. Run: npm run bench
- * Loopback only; bounded in count and time.
+ * Figures, not tests. Run: npm run bench. Loopback only, bounded in time.
+ *   BENCH_ROUNDS        alternating engine/bare pairs per case (default 5)
+ *   BENCH_PROBES        probes per run (default 150)
+ *   BENCH_SCALE         target counts for the scale run (default 1000,5000,10000; 0 skips it)
+ *   BENCH_SCALE_MINUTES whole cron minutes measured per count (default 3): real minutes, the
+ *                       schedule is "* * * * *"
+ *   BENCH_PROFILE_DIR   write a CPU profile of the service of each scale run there
+ *   BENCH_SERVICE_NODE_OPTIONS  NODE_OPTIONS of the service in the scale run (a heap limit)
+ * Parts can be picked with BENCH_ONLY=engine,probe,cli,metrics,scale.
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { performance } from 'node:perf_hooks';
-import { makeTarget, probeTarget } from '../src/probe/index.js';
-import { pki } from '../src/demo/pki.js';
-import { fakeSmtp } from '../src/demo/smtp-endpoint.js';
+import { cpus } from 'node:os';
+import { cliBench } from './cli.js';
+import { engineBench } from './engine.js';
+import { metricsBench } from './metrics.js';
+import { probeLatencyBench, scaleBench } from './service.js';
 
-// Async: the fake server lives in this process and must keep answering while check runs.
-const run = (args: string[]) => promisify(execFile)(process.execPath, args).catch(() => undefined);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const env = process.env;
+const only = new Set((env.BENCH_ONLY ?? 'engine,probe,cli,metrics,scale').split(','));
+const rounds = Number(env.BENCH_ROUNDS ?? 5);
+const probes = Number(env.BENCH_PROBES ?? 150);
+const sizes = (env.BENCH_SCALE ?? '1000,5000,10000').split(',').map(Number).filter((n) => n > 0);
+const minutes = Number(env.BENCH_SCALE_MINUTES ?? 3);
 
-async function main() {
-  const ca = await pki('Bench', { type: 'rsa' });
-  const leaf = await ca.leaf({ subject: 'CN=mail.example.com', dns: ['mail.example.com'], key: { type: 'rsa' } });
-  const server = await fakeSmtp({ tls: { key: leaf.keyPem, cert: leaf.certPem + ca.intermediate.certPem } });
-  const bin = new URL('../dist/cli/main.js', import.meta.url).pathname;
-
-  const runs = 10;
-  const version: number[] = [];
-  const check: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    let t0 = performance.now();
-    await run([bin, '--version']);
-    version.push(performance.now() - t0);
-    t0 = performance.now();
-    // Exit 2 (the bench CA is not trusted by default): the timing is what counts.
-    await run([bin, 'check', 'mail.example.com', '--address', '127.0.0.1', '--port', String(server.port), '--timeout', '5']);
-    check.push(performance.now() - t0);
-  }
-  console.log(`node dist/cli/main.js --version : median ${median(version).toFixed(0)} ms over ${runs} runs`);
-  console.log(`check (start, probe, report)    : median ${median(check).toFixed(0)} ms over ${runs} runs`);
-
-  for (const concurrency of [1, 8, 32]) {
-    const total = 200;
-    const target = makeTarget({ host: 'mail.example.com', addresses: ['127.0.0.1'], port: server.port, ca: ca.root.certPem, ehloName: 'bench' });
-    const t0 = performance.now();
-    let next = 0;
-    const latencies: number[] = [];
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (next++ < total) {
-          const r = await probeTarget(target, { timeoutMs: 10_000 });
-          if (r.status !== 'ok') throw new Error(`unexpected ${r.status}`);
-          latencies.push(r.durationMs);
-        }
-      }),
-    );
-    const seconds = (performance.now() - t0) / 1000;
-    console.log(
-      `engine, ${String(concurrency).padStart(2)} at once            : ${(total / seconds).toFixed(0)} probes/s, median ${median(latencies)} ms per probe (${total} probes, RSA 2048, TLS 1.3)`,
-    );
-  }
-  await server.close();
-}
-
-await main();
+console.log(`# ${new Date().toISOString()} node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}`);
+if (only.has('engine')) await engineBench(rounds, probes);
+if (only.has('probe')) await probeLatencyBench(rounds * 10);
+if (only.has('cli')) await cliBench(rounds * 2);
+if (only.has('metrics')) await metricsBench([5000, 10000]);
+if (only.has('scale')) for (const n of sizes) await scaleBench(n, minutes);

@@ -119,7 +119,8 @@ async function main() {
     probe: makeTarget({ host: `mail${i}.customer${i}.example`, ehloName: 'bench' }),
   }));
   const view = configured.map((target) => ({ target, nextRun: null, intervalSeconds: 300, running: false }));
-  const scheduler = { targets: () => view };
+  const byName = new Map(view.map((v) => [v.target.name, v]));
+  const scheduler = { targets: () => view, target: (name: string) => byName.get(name) };
   const metrics = new ServiceMetrics({ store: reopened, targets: () => view, reload: () => ({ ok: true, at: '' }), version: 'bench' });
   const app = await buildApp({
     logger: createLogger('silent'),

@@ -51,7 +51,8 @@ export interface Config {
   listen: { host: string; port: number };
   logLevel: string;
   concurrency: number;
-  jitterMs: number;
+  /** Window scheduled runs are spread over; null: the interval, at most a minute. */
+  jitterMs: number | null;
   historySize: number;
   targets: ConfiguredTarget[];
   onDemand: OnDemandPolicy;
@@ -71,8 +72,7 @@ export interface StorageSettings {
 export const DEFAULTS = {
   listen: '127.0.0.1:9925',
   logLevel: 'info',
-  concurrency: 8,
-  jitterSeconds: 10,
+  concurrency: 64,
   history: 50,
   schedule: '*/5 * * * *',
   /** Relative to the working directory; the Docker image sets SMTP_TLS_PROBE_STORAGE instead. */
@@ -295,7 +295,7 @@ function build(raw: RawConfig, source: string, options: ParseOptions): Config {
     listen: listen!,
     logLevel: raw.logLevel ?? DEFAULTS.logLevel,
     concurrency: raw.concurrency ?? DEFAULTS.concurrency,
-    jitterMs: Math.round((raw.jitter ?? DEFAULTS.jitterSeconds) * 1000),
+    jitterMs: raw.jitter === undefined ? null : Math.round(raw.jitter * 1000),
     historySize: raw.history ?? DEFAULTS.history,
     targets,
     onDemand: {

@@ -118,7 +118,7 @@ export const ConfigSchema = Type.Object(
       Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
     ),
     concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
-    /** Longest random delay before a scheduled probe, to spread load. */
+    /** Window (seconds) scheduled runs are spread over, each target at a stable offset in it. */
     jitter: Type.Optional(Type.Number({ minimum: 0, maximum: 3600 })),
     history: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
     defaults: Type.Optional(DefaultsSchema),

@@ -1,13 +1,18 @@
 /**
  * The service's metrics: its own registry (never prom-client's global one) with process
- * metrics and counters, merged at each scrape with a fresh registry of the stored results.
+ * metrics and counters, followed at each scrape by the series of the stored results, kept
+ * rendered per target (result-cache.ts) and brought up to date in the background.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ConfiguredTarget } from '../config/load.js';
 import type { TargetResult } from '../probe/types.js';
 import type { ResultsStore } from '../store/results-store.js';
 import { addBlackboxMetrics, type BlackboxContext } from './blackbox-metrics.js';
-import { addResultMetrics } from './result-metrics.js';
+import { ResultSeriesCache } from './result-cache.js';
+import { addResultMetrics, type ResultEntry } from './result-metrics.js';
+
+/** A label value escaped as the exposition format (and prom-client) has it. */
+const labelValue = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -27,8 +32,13 @@ export class ServiceMetrics {
   readonly contentType = PROMETHEUS_CONTENT_TYPE;
   private readonly base = new Registry();
   private readonly onDemand: Counter<'outcome'>;
+  private readonly results = new ResultSeriesCache();
+  private readonly refresher: NodeJS.Timeout;
 
   constructor(private readonly deps: ServiceMetricsDeps) {
+    // New results are rendered as they come (in slices that yield to requests), not at the scrape.
+    this.refresher = setInterval(() => void this.results.refresh(this.entries()).catch(() => undefined), 1000);
+    this.refresher.unref();
     collectDefaultMetrics({ register: this.base });
     const { store, targets, reload } = deps;
     new Gauge({
@@ -38,18 +48,6 @@ export class ServiceMetrics {
       registers: [this.base],
       collect() {
         this.set({ version: deps.version }, 1);
-      },
-    });
-    new Counter({
-      name: 'smtp_tls_probes_total',
-      help: 'Scheduled probes run, by target and resulting status.',
-      labelNames: ['target', 'status'],
-      registers: [this.base],
-      collect() {
-        this.reset();
-        for (const rec of store.all()) {
-          for (const [status, n] of Object.entries(rec.runs.byStatus)) if (n > 0) this.inc({ target: rec.name, status }, n);
-        }
       },
     });
     this.onDemand = new Counter({
@@ -101,22 +99,42 @@ export class ServiceMetrics {
     return renderProbeMetrics(result, context);
   }
 
-  /** Everything for GET /metrics. */
+  /** Everything for GET /metrics: what one registry of the base and the results would give. */
   async render(): Promise<string> {
-    const results = new Registry();
+    const [base, results] = await Promise.all([this.base.metrics(), this.results.text(this.entries())]);
+    return `${base.replace(/\n$/, '')}\n\n${this.probesTotal()}\n\n${results}\n`;
+  }
+
+  /**
+   * smtp_tls_probes_total, written directly: up to four series per target, which a prom-client
+   * counter rebuilt at each scrape made the costliest part of the base registry.
+   */
+  private probesTotal(): string {
+    const lines = ['# HELP smtp_tls_probes_total Scheduled probes run, by target and resulting status.', '# TYPE smtp_tls_probes_total counter'];
+    for (const rec of this.deps.store.all()) {
+      const target = labelValue(rec.name);
+      for (const [status, n] of Object.entries(rec.runs.byStatus)) {
+        if (n > 0) lines.push(`smtp_tls_probes_total{target="${target}",status="${status}"} ${n}`);
+      }
+    }
+    return lines.join('\n');
+  }
+
+  /** Stop the background rendering. */
+  close(): void {
+    clearInterval(this.refresher);
+  }
+
+  private entries(): ResultEntry[] {
     const configured = new Map(this.deps.targets().map((t) => [t.target.name, t]));
-    addResultMetrics(
-      results,
-      this.deps.store.all().map((rec) => ({
-        name: rec.name,
-        labels: configured.get(rec.name)?.target.labels ?? {},
-        result: rec.latest,
-        thumbprintSince: rec.thumbprintSince,
-        distinctCertificates: rec.distinctCertificates,
-        intervalSeconds: configured.get(rec.name)?.intervalSeconds ?? null,
-      })),
-    );
-    return Registry.merge([this.base, results]).metrics();
+    return this.deps.store.all().map((rec) => ({
+      name: rec.name,
+      labels: configured.get(rec.name)?.target.labels ?? {},
+      result: rec.latest,
+      thumbprintSince: rec.thumbprintSince,
+      distinctCertificates: rec.distinctCertificates,
+      intervalSeconds: configured.get(rec.name)?.intervalSeconds ?? null,
+    }));
   }
 }
 

@@ -1,14 +1,17 @@
 /**
- * Runs the configured targets on their cron schedules (node-cron), plus a first round at
+ * Runs the configured targets on their cron schedules (timetable.ts), plus a first round at
  * start and at once for targets added by a reload. One run of a target at a time, a global
- * cap on probes running together, a random delay on scheduled runs to spread load, and each
- * probe under its own deadline. Results go to the store; nothing here knows HTTP or metrics.
+ * cap on probes running together, a stable per-target delay on scheduled runs to spread load,
+ * and each probe under its own deadline. Results go to the store; nothing here knows HTTP or
+ * metrics.
  */
-import cron, { type ScheduledTask } from 'node-cron';
+import { createHash } from 'node:crypto';
 import type { ConfiguredTarget } from '../config/load.js';
 import type { ProbeOptions, ProbeTarget, Reason, TargetResult } from '../probe/index.js';
 import type { ResultsStore } from '../store/results-store.js';
+import { ConcurrencyGovernor, watchEventLoop } from './governor.js';
 import { Semaphore } from './semaphore.js';
+import { Timetable } from './timetable.js';
 
 export type ProbeFn = (target: ProbeTarget, options: ProbeOptions) => Promise<TargetResult>;
 
@@ -23,8 +26,10 @@ export interface SchedulerOptions {
   probe: ProbeFn;
   store: ResultsStore;
   logger: SchedulerLogger;
+  /** The most probes at once; fewer while the event loop lags (governor.ts). */
   concurrency: number;
-  jitterMs: number;
+  /** Width of the window scheduled runs are spread over; null: the interval, up to a minute. */
+  jitterMs: number | null;
 }
 
 export interface ScheduledTarget {
@@ -40,7 +45,6 @@ interface Entry {
   target: ConfiguredTarget;
   /** Identity of the definition: a changed definition is a new entry. */
   key: string;
-  task: ScheduledTask;
 }
 
 export class Scheduler {
@@ -50,12 +54,14 @@ export class Scheduler {
   private readonly stopping = new AbortController();
   private started = false;
   private firstRound: Promise<void> = Promise.resolve();
-
-  private jitterMs: number;
+  private readonly timetable: Timetable;
+  private readonly governor: ConcurrencyGovernor;
+  private stopWatching: () => void = () => undefined;
 
   constructor(private readonly options: SchedulerOptions) {
     this.slots = new Semaphore(options.concurrency);
-    this.jitterMs = options.jitterMs;
+    this.governor = new ConcurrencyGovernor(options.concurrency);
+    this.timetable = new Timetable((name) => void this.run(name, 'schedule'), options.logger, options.jitterMs);
   }
 
   /**
@@ -63,15 +69,23 @@ export class Scheduler {
    * two runs (what "stale" is measured against).
    */
   targets(): ScheduledTarget[] {
-    return [...this.entries.values()].map((e) => {
-      const [a, b] = e.task.getNextRuns(2);
-      return {
-        target: e.target,
-        nextRun: this.started ? e.task.getNextRun() : null,
-        intervalSeconds: a && b ? (b.getTime() - a.getTime()) / 1000 : null,
-        running: this.running.has(e.target.name),
-      };
-    });
+    const now = Date.now();
+    return [...this.entries.values()].map(({ target }) => this.view(target, now));
+  }
+
+  /** One target as targets() has it, or undefined if none is so named. */
+  target(name: string): ScheduledTarget | undefined {
+    const entry = this.entries.get(name);
+    return entry && this.view(entry.target, Date.now());
+  }
+
+  private view(target: ConfiguredTarget, now: number): ScheduledTarget {
+    return {
+      target,
+      nextRun: this.timetable.nextRun(target.name, target.schedule, now),
+      intervalSeconds: this.timetable.intervalSeconds(target.schedule, now),
+      running: this.running.has(target.name),
+    };
   }
 
   /** Resolves when the first round (at start) has finished. */
@@ -80,12 +94,17 @@ export class Scheduler {
   }
 
   setConcurrency(n: number): void {
-    this.slots.resize(n);
+    this.slots.resize(this.governor.setMax(n));
   }
 
-  /** Applies to targets scheduled from now on (added or changed by a reload). */
-  setJitter(ms: number): void {
-    this.jitterMs = ms;
+  /** Probes allowed at once now (the governor's choice, at most `concurrency`). */
+  get concurrency(): number {
+    return this.governor.limit;
+  }
+
+  /** Applies from the next scheduled run on. */
+  setJitter(ms: number | null): void {
+    this.timetable.setJitter(ms);
   }
 
   /**
@@ -100,19 +119,17 @@ export class Scheduler {
     for (const [name, entry] of this.entries) {
       const t = next.get(name);
       if (!t || keyOf(t) !== entry.key) {
-        void entry.task.destroy();
+        this.timetable.remove(name, entry.target.schedule);
         this.entries.delete(name);
         (t ? changed : removed).push(name);
       }
     }
     for (const t of targets) {
       if (this.entries.has(t.name)) continue;
-      this.entries.set(t.name, { target: t, key: keyOf(t), task: this.createTask(t) });
+      this.entries.set(t.name, { target: t, key: keyOf(t) });
+      this.timetable.add(t.name, t.schedule);
       if (!changed.includes(t.name)) added.push(t.name);
-      if (this.started) {
-        void this.entries.get(t.name)!.task.start();
-        void this.run(t.name, 'reload');
-      }
+      if (this.started) void this.run(t.name, 'reload');
     }
     this.options.store.retain(next.keys());
     return { added, removed, changed };
@@ -121,7 +138,14 @@ export class Scheduler {
   start(): void {
     if (this.started || this.stopping.signal.aborted) return;
     this.started = true;
-    for (const e of this.entries.values()) void e.task.start();
+    this.timetable.start();
+    this.stopWatching = watchEventLoop(1000, (lag) => {
+      const before = this.governor.limit;
+      const after = this.governor.sample(lag, this.slots.waiting > 0);
+      if (after === before) return;
+      this.slots.resize(after);
+      this.options.logger.debug({ concurrency: after, before, eventLoopLagP99Ms: Math.round(lag) }, 'probe concurrency adjusted');
+    });
     this.firstRound = Promise.all([...this.entries.keys()].map((name) => this.run(name, 'start'))).then(() => undefined);
   }
 
@@ -145,7 +169,8 @@ export class Scheduler {
    * Resolves when nothing runs any more.
    */
   async stop(graceMs: number): Promise<void> {
-    for (const e of this.entries.values()) void e.task.destroy();
+    this.timetable.stop();
+    this.stopWatching();
     this.entries.clear();
     const all = Promise.all([...this.running.values()].map((r) => r.done));
     let timer: NodeJS.Timeout | undefined;
@@ -156,21 +181,6 @@ export class Scheduler {
     clearTimeout(timer);
     this.stopping.abort(new Error('shutting down'));
     await all;
-  }
-
-  private createTask(t: ConfiguredTarget): ScheduledTask {
-    const log = this.options.logger;
-    return cron.createTask(t.schedule, () => this.run(t.name, 'schedule'), {
-      name: t.name,
-      noOverlap: true,
-      maxRandomDelay: this.jitterMs,
-      logger: {
-        info: (m) => log.debug({ target: t.name }, String(m)),
-        warn: (m) => log.warn({ target: t.name }, String(m)),
-        error: (m) => log.error({ target: t.name }, String(m)),
-        debug: (m) => log.debug({ target: t.name }, String(m)),
-      },
-    });
   }
 
   private async execute(name: string, cause: RunCause): Promise<void> {
@@ -227,6 +237,7 @@ function logProbe(log: SchedulerLogger, fields: Record<string, unknown>, reasons
   log.error({ ...fields, local: local.local, problem: local.message }, 'probe could not run: a problem of this machine, not of the server');
 }
 
+/** A digest of the definition, not the definition's text: kept for every target. */
 function keyOf(t: ConfiguredTarget): string {
-  return JSON.stringify(t);
+  return createHash('sha256').update(JSON.stringify(t)).digest('base64');
 }

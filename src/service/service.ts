@@ -207,6 +207,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     if (closing) return;
     closing = true;
     watcher?.close();
+    metrics.close();
     const t0 = Date.now();
     logger.info({ graceMs }, 'stopping: no new probes; letting running ones finish');
     // /probe refuses new requests from here; running probes, scheduled or on demand, get the

@@ -165,7 +165,7 @@ async function app(port: number, refuseAddresses: OnDemandPolicy['refuseAddresse
   const a = await buildApp({
     logger: createLogger('silent'),
     store: new MemoryResultsStore(),
-    scheduler: { targets: () => [] },
+    scheduler: { targets: () => [], target: () => undefined },
     probe: probeChecked,
     resolver,
     policy: () => policy,

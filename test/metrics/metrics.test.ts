@@ -4,7 +4,9 @@
  * verification, blackbox_exporter's names, and the exposition format checked by promtool.
  */
 import t from 'tap';
-import { register as globalRegister } from 'prom-client';
+import { Counter, Registry, register as globalRegister } from 'prom-client';
+import { ResultSeriesCache } from '../../src/metrics/result-cache.js';
+import { addResultMetrics, type ResultEntry } from '../../src/metrics/result-metrics.js';
 import type { Service } from '../../src/service/service.js';
 import { find, hasPromtool, parseMetrics, promtoolCheckMetrics, type Sample } from '../helpers/prom.js';
 import { seedStack, type Stack } from '../helpers/stack.js';
@@ -106,6 +108,76 @@ t.test('no stale series: a removed target vanishes; a config reload failure show
   await writeFile(stack.file, stack.configText());
   t.equal(service.reload().ok, true);
   await new Promise((r) => setTimeout(r, 300));
+});
+
+t.test('series rendered per target: the text of one registry, re-rendered only for what changed', async (t) => {
+  const oneRegistry = async (entries: ResultEntry[]) => {
+    const r = new Registry();
+    addResultMetrics(r, entries);
+    return (await r.metrics()).replace(/\n$/, '');
+  };
+  const [hybrid, seed] = ['hybrid', 'seed'].map((name) => service.store.all().find((r) => r.name === name)!);
+  const entry = (name: string, rec: typeof hybrid, labels: Record<string, string> = {}): ResultEntry => ({
+    name,
+    labels,
+    result: rec!.latest,
+    thumbprintSince: rec!.thumbprintSince,
+    distinctCertificates: rec!.distinctCertificates,
+    intervalSeconds: 2,
+  });
+  let entries = [entry('hybrid', hybrid, { site: 'dc1', host: 'clash' }), entry('seed', seed), entry('quote"d\\', seed, { team: 'a\nb' })];
+  const cache = new ResultSeriesCache();
+  t.equal(await cache.text(entries), await oneRegistry(entries), 'same text, labels of one target empty on the others');
+  t.equal(cache.size, 3);
+
+  const before = await cache.text(entries);
+  const newer = { ...seed!.latest, durationMs: seed!.latest.durationMs + 1234 };
+  entries = entries.map((e) => (e.name === 'seed' ? { ...e, result: newer } : e));
+  const after = await cache.text(entries);
+  t.equal(after, await oneRegistry(entries), 'a new result is rendered');
+  t.not(after, before);
+  t.match(after, /smtp_tls_probe_duration_seconds\{target="seed"[^}]*\} [\d.]+/);
+  t.equal(
+    after.split('\n').filter((l) => !before.includes(l)).length,
+    1,
+    'only the changed series differs',
+  );
+
+  entries = entries.filter((e) => e.name !== 'hybrid');
+  t.equal(await cache.text(entries), await oneRegistry(entries), 'a removed target and its label names go');
+  t.equal(cache.size, 2, 'nothing kept for targets gone');
+  t.notMatch(await cache.text(entries), /site=/);
+
+  entries = entries.map((e) => (e.name === 'seed' ? { ...e, labels: { site: 'dc2' } } : e));
+  t.equal(await cache.text(entries), await oneRegistry(entries), 'changed labels are re-rendered');
+  t.equal(await cache.text([]), await oneRegistry([]), 'no results: the families, without series');
+});
+
+t.test('/metrics is the base registry followed by the results, as one merged registry', async (t) => {
+  const { text } = await scrape();
+  const results = text.slice(text.indexOf('# HELP smtp_tls_target_success'));
+  const entries = service.store.all().map((rec) => ({
+    name: rec.name,
+    labels: service.scheduler.targets().find((x) => x.target.name === rec.name)?.target.labels ?? {},
+    result: rec.latest,
+    thumbprintSince: rec.thumbprintSince,
+    distinctCertificates: rec.distinctCertificates,
+    intervalSeconds: service.scheduler.targets().find((x) => x.target.name === rec.name)?.intervalSeconds ?? null,
+  }));
+  const r = new Registry();
+  addResultMetrics(r, entries);
+  const expected = await r.metrics();
+  // A probe may have finished between the scrape and this read: compare the series names and labels only.
+  const shape = (s: string) => s.split('\n').map((l) => l.replace(/ [^ ]+$/, '')).join('\n');
+  t.equal(shape(results), shape(expected));
+  t.match(text, /\n\n# HELP smtp_tls_target_success /, 'a blank line between the base and the results, as merge gives');
+  // smtp_tls_probes_total is written directly: the text a prom-client counter gives.
+  const counter = new Registry();
+  const c = new Counter({ name: 'smtp_tls_probes_total', help: 'Scheduled probes run, by target and resulting status.', labelNames: ['target', 'status'], registers: [counter] });
+  for (const rec of service.store.all()) for (const [status, n] of Object.entries(rec.runs.byStatus)) if (n > 0) c.inc({ target: rec.name, status }, n);
+  const block = (s: string) => /# HELP smtp_tls_probes_total[^]*?(?=\n\n|\n$)/.exec(s)?.[0].split('\n').map((l) => l.replace(/ \d+$/, ''));
+  t.ok((block(text)?.length ?? 0) > 2, 'smtp_tls_probes_total has series');
+  t.same(block(text), block(await counter.metrics()), 'smtp_tls_probes_total as prom-client writes it');
 });
 
 t.test('our registry is our own', async (t) => {

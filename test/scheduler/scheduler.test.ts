@@ -7,7 +7,9 @@ import t from 'tap';
 import type { ConfiguredTarget } from '../../src/config/load.js';
 import { makeTarget, probeTarget, type ProbeOptions, type ProbeTarget, type TargetResult } from '../../src/probe/index.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
+import { ConcurrencyGovernor, LAG_HIGH_MS, LAG_LOW_MS } from '../../src/scheduler/governor.js';
 import { Semaphore } from '../../src/scheduler/semaphore.js';
+import { MAX_DEFAULT_SPREAD_MS, stableOffsetMs } from '../../src/scheduler/timetable.js';
 import { MemoryResultsStore } from '../../src/store/results-store.js';
 import { fakeSmtp } from '../helpers/fake-smtp.js';
 import { watchListenerWarnings } from '../helpers/listeners.js';
@@ -160,6 +162,72 @@ t.test('cron schedule fires the probe', async (t) => {
   await new Promise((r) => setTimeout(r, 2300));
   await s.stop(100);
   t.ok(calls.length >= 2, `start plus scheduled runs (${calls.length})`);
+});
+
+t.test('stable offsets: the same for a name, spread evenly over the window, capped by the interval', async (t) => {
+  t.equal(stableOffsetMs('mx1', 60_000, null), stableOffsetMs('mx1', 60_000, null), 'stable');
+  t.equal(stableOffsetMs('mx1', 60_000, 0), 0, 'jitter 0: at the cron time');
+  t.equal(stableOffsetMs('mx1', null, null), 0, 'no interval known and no jitter: no delay');
+  const buckets = new Array<number>(10).fill(0);
+  const offsets = Array.from({ length: 5000 }, (_, i) => stableOffsetMs(`target-${i}`, 60_000, null));
+  t.ok(Math.min(...offsets) >= 0 && Math.max(...offsets) < 54_000, 'within 90% of the interval');
+  for (const o of offsets) buckets[Math.floor(o / 5_400)]!++;
+  t.ok(Math.min(...buckets) > 400 && Math.max(...buckets) < 600, `even spread over the window (${buckets.join(' ')})`);
+  const hourly = Array.from({ length: 200 }, (_, i) => stableOffsetMs(`t${i}`, 3_600_000, null));
+  t.ok(Math.max(...hourly) < MAX_DEFAULT_SPREAD_MS && Math.max(...hourly) > 50_000, 'default window: at most a minute');
+  t.ok(Math.max(...Array.from({ length: 200 }, (_, i) => stableOffsetMs(`t${i}`, 3_600_000, 600_000))) > 500_000, 'jitter widens it');
+  t.ok(Math.max(...Array.from({ length: 200 }, (_, i) => stableOffsetMs(`t${i}`, 2_000, 600_000))) < 1_800, 'never past 90% of the interval');
+});
+
+t.test('scheduled runs fire at their offset; next runs follow the clock and include the offset', async (t) => {
+  const fired = new Map<string, number[]>();
+  const s = new Scheduler({
+    store: new MemoryResultsStore(),
+    logger: quiet,
+    concurrency: 8,
+    jitterMs: 1000,
+    probe: async (p) => (fired.get(p.host)?.push(Date.now()), fakeResult(p)),
+  });
+  const names = ['a', 'b', 'c', 'd'];
+  s.setTargets(names.map((n) => target(n, '*/2 * * * * *'))); // every 2 s, spread over 1 s
+  s.start();
+  await s.ready();
+  for (const n of names) fired.set(`${n}.test`, []);
+  const before = s.targets();
+  t.same(s.targets(), before, 'asked again before anything passes: the same answer');
+  for (const x of before) {
+    t.equal(x.intervalSeconds, 2);
+    t.equal(x.nextRun!.getTime() % 2000, stableOffsetMs(x.target.name, 2000, 1000), `${x.target.name}: next run is cron time + offset`);
+  }
+  await new Promise((r) => setTimeout(r, 4300));
+  const after = s.targets();
+  await s.stop(100);
+  for (const x of after) t.ok(x.nextRun!.getTime() > Date.now() - 200, `${x.target.name}: next run moved on with the clock`);
+  for (const n of names) {
+    const times = fired.get(`${n}.test`)!;
+    t.ok(times.length >= 2, `${n}: scheduled runs (${times.length})`);
+    const offset = stableOffsetMs(n, 2000, 1000);
+    for (const at of times) t.ok(Math.abs((at % 2000) - offset) < 150, `${n} fired ${at % 2000} ms into its interval, offset ${offset}`);
+  }
+  t.ok(new Set(names.map((n) => stableOffsetMs(n, 2000, 1000))).size > 1, 'the targets do not all start together');
+});
+
+t.test('concurrency governor: halves while the event loop lags, grows back by one while probes wait, never past the maximum', async (t) => {
+  const g = new ConcurrencyGovernor(16);
+  t.equal(g.limit, 16, 'starts at the configured maximum');
+  t.equal(g.sample(LAG_HIGH_MS + 1, true), 8, 'lagging: halved');
+  t.equal(g.sample(LAG_HIGH_MS + 1, true), 4);
+  t.equal(g.sample(LAG_HIGH_MS, true), 4, 'at the threshold: kept');
+  for (let i = 0; i < 5; i++) g.sample(LAG_HIGH_MS * 10, false);
+  t.equal(g.limit, 1, 'never below one');
+  t.equal(g.sample(LAG_LOW_MS - 1, false), 1, 'keeping up but nothing waits: kept');
+  t.equal(g.sample(LAG_LOW_MS - 1, true), 2, 'keeping up and probes wait: one more');
+  t.equal(g.sample(LAG_LOW_MS + 1, true), 2, 'between the thresholds: kept');
+  for (let i = 0; i < 40; i++) g.sample(0, true);
+  t.equal(g.limit, 16, 'up to the maximum, not past it');
+  t.equal(g.setMax(4), 4, 'a lower maximum (reload) applies at once');
+  t.equal(g.sample(0, true), 4);
+  t.equal(g.setMax(10), 4, 'a higher one is grown into');
 });
 
 t.test('semaphore: waiters give up on abort, resize lets more in', async (t) => {

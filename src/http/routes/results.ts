@@ -5,8 +5,17 @@ import type { ConfiguredTarget } from '../../config/load.js';
 import type { ResultsStore } from '../../store/results-store.js';
 import { ApiError } from '../errors.js';
 
+interface TargetView {
+  target: ConfiguredTarget;
+  nextRun: Date | null;
+  intervalSeconds: number | null;
+  running: boolean;
+}
+
 export interface TargetsView {
-  targets(): Array<{ target: ConfiguredTarget; nextRun: Date | null; intervalSeconds: number | null; running: boolean }>;
+  targets(): TargetView[];
+  /** One target, without computing the others. */
+  target(name: string): TargetView | undefined;
 }
 
 export interface ResultsRouteDeps {
@@ -53,7 +62,7 @@ export function resultsRoutes(app: FastifyInstance, deps: ResultsRouteDeps): voi
   );
 
   const configuredTarget = (name: string) => {
-    const configured = deps.scheduler.targets().find((t) => t.target.name === name);
+    const configured = deps.scheduler.target(name);
     if (!configured) {
       throw new ApiError(404, 'unknown_target', `no configured target is named "${name}" (see GET /targets)`);
     }

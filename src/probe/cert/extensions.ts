@@ -4,13 +4,22 @@
  * no validator understands. The path rules (path-rules.ts) judge them.
  */
 import type { X509Certificate } from 'node:crypto';
-import { GeneralName, NameConstraints, SubjectAlternativeName } from '@peculiar/asn1-x509';
-import { AsnConvert, x509, type AsnCertificate } from './x509.js';
+import {
+  AsnConvert,
+  AuthorityInfoAccessSyntax,
+  BasicConstraints,
+  ExtendedKeyUsage,
+  KeyUsage,
+  NameConstraints,
+  SubjectAlternativeName,
+  type AsnCertificate,
+  type GeneralName,
+} from './asn1.js';
 
 export interface Extensions {
   /** null when the extension is absent. */
   basicConstraints: { ca: boolean; pathLength: number | null } | null;
-  /** x509.KeyUsageFlags bits; null when absent (any use allowed). */
+  /** KeyUsageFlags bits; null when absent (any use allowed). */
   keyUsage: number | null;
   /** extendedKeyUsage OIDs; null when absent (any purpose allowed). */
   extKeyUsage: string[] | null;
@@ -20,11 +29,18 @@ export interface Extensions {
   unknownCritical: string[];
   /** subjectAltName entries, in order; `other` for the forms we do not match on. */
   altNames: Array<{ type: 'dns' | 'ip' | 'uri' | 'srv' | 'other'; value: string }>;
+  /** Authority Information Access caIssuers URLs: where the issuer's certificate is published. */
+  caIssuers: string[];
 }
 
 const OID = {
+  basicConstraints: '2.5.29.19',
+  keyUsage: '2.5.29.15',
+  extKeyUsage: '2.5.29.37',
   subjectAltName: '2.5.29.17',
   nameConstraints: '2.5.29.30',
+  authorityInfoAccess: '1.3.6.1.5.5.7.1.1',
+  caIssuers: '1.3.6.1.5.5.7.48.2',
   srvName: '1.3.6.1.5.5.7.8.7',
 };
 
@@ -51,20 +67,29 @@ const SUPPORTED = new Set([
   '2.5.29.54', // inhibitAnyPolicy
 ]);
 
-export function decodeExtensions(asn: AsnCertificate, peculiar: x509.X509Certificate, node: X509Certificate): Extensions {
+/** Each extension decoded once, from the certificate's own decode; the first of a kind counts. */
+export function decodeExtensions(asn: AsnCertificate, node: X509Certificate): Extensions {
   const raw = asn.tbsCertificate.extensions ?? [];
-  const bc = decoded(() => peculiar.getExtension(x509.BasicConstraintsExtension));
-  const ku = decoded(() => peculiar.getExtension(x509.KeyUsagesExtension));
-  const eku = decoded(() => peculiar.getExtension(x509.ExtendedKeyUsageExtension));
-  const nc = raw.find((e) => e.extnID === OID.nameConstraints);
-  const san = raw.find((e) => e.extnID === OID.subjectAltName);
+  const value = (oid: string) => raw.find((e) => e.extnID === oid)?.extnValue.buffer;
+  const read = <T>(oid: string, parse: (der: ArrayBuffer) => T): T | null => {
+    const der = value(oid);
+    return der ? decoded(() => parse(der)) : null;
+  };
+  const bc = read(OID.basicConstraints, (der) => AsnConvert.parse(der, BasicConstraints));
+  const ku = read(OID.keyUsage, (der) => AsnConvert.parse(der, KeyUsage).toNumber());
+  const eku = read(OID.extKeyUsage, (der) => [...AsnConvert.parse(der, ExtendedKeyUsage)].map(String));
+  const aia = read(OID.authorityInfoAccess, (der) => [...AsnConvert.parse(der, AuthorityInfoAccessSyntax)]);
+  const san = value(OID.subjectAltName);
   return {
-    basicConstraints: bc ? { ca: bc.ca, pathLength: bc.pathLength ?? null } : null,
-    keyUsage: ku ? ku.usages : null,
-    extKeyUsage: eku ? eku.usages.map(String) : null,
-    nameConstraints: nc ? decoded(() => dnsSubtrees(nc.extnValue.buffer)) : null,
+    basicConstraints: bc ? { ca: bc.cA, pathLength: bc.pathLenConstraint ?? null } : null,
+    keyUsage: ku,
+    extKeyUsage: eku,
+    nameConstraints: read(OID.nameConstraints, dnsSubtrees),
     unknownCritical: raw.filter((e) => e.critical && !SUPPORTED.has(e.extnID)).map((e) => e.extnID),
-    altNames: san ? altNames(san.extnValue.buffer, node) : [],
+    altNames: san ? altNames(san, node) : [],
+    caIssuers: (aia ?? [])
+      .filter((d) => d.accessMethod === OID.caIssuers && d.accessLocation.uniformResourceIdentifier !== undefined)
+      .map((d) => d.accessLocation.uniformResourceIdentifier!),
   };
 }
 

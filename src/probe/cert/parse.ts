@@ -3,10 +3,11 @@
  * Throws only on DER that is not a certificate; the caller turns that into a reason.
  */
 import { X509Certificate, createHash } from 'node:crypto';
-import { AsnCertificate, AsnConvert, x509, type AsnName } from './x509.js';
+import { AsnCertificate, AsnConvert, type AsnName } from './asn1.js';
 import { decodeExtensions, type Extensions } from './extensions.js';
 import { canonicalIp } from './identity.js';
 import type { Rdn } from './windows-dn.js';
+import { Lru } from '../lru.js';
 
 export interface SignatureAlgorithm {
   oid: string;
@@ -69,14 +70,59 @@ export function signatureAlgorithm(oid: string, pssHash?: string): SignatureAlgo
   return { oid, name, weak };
 }
 
-/** The hash of an RSASSA-PSS signature, or undefined if it cannot be told. */
-function pssHash(peculiar: x509.X509Certificate): string | undefined {
-  try {
-    const alg = peculiar.signatureAlgorithm;
-    return alg.name === 'RSA-PSS' ? alg.hash.name : undefined;
-  } catch {
-    return undefined;
+const HASHES: Record<string, string> = {
+  '1.3.14.3.2.26': 'SHA-1',
+  '2.16.840.1.101.3.4.2.1': 'SHA-256',
+  '2.16.840.1.101.3.4.2.2': 'SHA-384',
+  '2.16.840.1.101.3.4.2.3': 'SHA-512',
+};
+
+/** One DER element: tag, and where its content starts and ends; null if it runs past `end`. */
+function tlv(d: Uint8Array, at: number, end: number): { tag: number; start: number; end: number } | null {
+  if (at + 2 > end) return null;
+  const tag = d[at]!;
+  let len = d[at + 1]!;
+  let start = at + 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    if (n < 1 || n > 3 || start + n > end) return null;
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + d[start + i]!;
+    start += n;
   }
+  return start + len <= end ? { tag, start, end: start + len } : null;
+}
+
+/** The dotted text of an OBJECT IDENTIFIER's content. */
+function oidText(d: Uint8Array, start: number, end: number): string {
+  const arcs: number[] = [];
+  let v = 0;
+  for (let i = start; i < end; i++) {
+    v = v * 128 + (d[i]! & 0x7f);
+    if (!(d[i]! & 0x80)) {
+      arcs.push(v);
+      v = 0;
+    }
+  }
+  const first = arcs.shift() ?? 0;
+  return [Math.min(2, Math.floor(first / 40)), first - Math.min(2, Math.floor(first / 40)) * 40, ...arcs].join('.');
+}
+
+/**
+ * The hash of an RSASSA-PSS signature from its parameters (RFC 4055: SEQUENCE { [0]
+ * hashAlgorithm DEFAULT sha1, ... }), or undefined when there are none or the hash is not
+ * one of SHA-1/256/384/512.
+ */
+function pssHash(parameters: ArrayBuffer | null | undefined): string | undefined {
+  if (!parameters) return undefined;
+  const d = new Uint8Array(parameters);
+  const seq = tlv(d, 0, d.length);
+  if (!seq || seq.tag !== 0x30) return undefined;
+  const first = tlv(d, seq.start, seq.end);
+  if (!first || first.tag !== 0xa0) return 'SHA-1';
+  const alg = tlv(d, first.start, first.end);
+  const oid = alg && alg.tag === 0x30 ? tlv(d, alg.start, alg.end) : null;
+  return oid && oid.tag === 0x06 ? HASHES[oidText(d, oid.start, oid.end)] : undefined;
 }
 
 const CURVE_BITS: Record<string, number> = {
@@ -94,14 +140,30 @@ function rdns(name: AsnName): Rdn[] {
 
 const CN = '2.5.4.3';
 
+/**
+ * Decoded certificates by their DER: a service sees the same certificates round after round
+ * (and the same intermediates and roots across targets), and decoding is most of a probe's
+ * CPU. Bounded so that servers sending ever new certificates cannot grow it; a ParsedCert is
+ * never modified once made, so sharing one between results is safe.
+ */
+const parsed = new Lru<string, ParsedCert>(4096);
+
+/** The decoded certificate, from the cache when these exact bytes were decoded before. */
 export function parseCertificate(der: Buffer): ParsedCert {
+  return parsed.getOrSet(der.toString('latin1'), () => decodeCertificate(Buffer.from(der)));
+}
+
+/** For tests: how many decoded certificates are kept. */
+export function parsedCacheSize(): number {
+  return parsed.size;
+}
+
+function decodeCertificate(der: Buffer): ParsedCert {
   const node = new X509Certificate(der);
   const asn = AsnConvert.parse(der, AsnCertificate);
-  const peculiar = new x509.X509Certificate(new Uint8Array(der));
   const subjectRdns = rdns(asn.tbsCertificate.subject);
-  const extensions = decodeExtensions(asn, peculiar, node);
+  const extensions = decodeExtensions(asn, node);
   const sanItems = extensions.altNames;
-  const aia = peculiar.getExtension(x509.AuthorityInfoAccessExtension);
   const key = node.publicKey;
   const details = key.asymmetricKeyDetails ?? {};
   const keyBits =
@@ -122,10 +184,13 @@ export function parseCertificate(der: Buffer): ParsedCert {
     otherIds: sanItems.filter((n) => n.type === 'uri' || n.type === 'srv').map((n) => `${n.type.toUpperCase()}:${n.value}`),
     version: asn.tbsCertificate.version + 1,
     extensions,
-    signature: signatureAlgorithm(asn.signatureAlgorithm.algorithm, pssHash(peculiar)),
+    signature: signatureAlgorithm(
+      asn.signatureAlgorithm.algorithm,
+      asn.signatureAlgorithm.algorithm === RSASSA_PSS ? pssHash(asn.signatureAlgorithm.parameters) : undefined,
+    ),
     keyType: (key.asymmetricKeyType ?? 'unknown').toUpperCase(),
     keyBits,
-    caIssuers: (aia?.caIssuers ?? []).filter((n) => n.type === 'url').map((n) => n.value),
+    caIssuers: extensions.caIssuers,
     thumbprint: createHash('sha1').update(der).digest('hex').toUpperCase(),
     sha256: createHash('sha256').update(der).digest('hex').toUpperCase(),
     selfSigned: isSelfSigned(node),

@@ -9,7 +9,7 @@
 import { reason } from '../reasons.js';
 import type { Reason } from '../types.js';
 import type { ParsedCert } from './parse.js';
-import { x509 } from './x509.js';
+import { KeyUsageFlags } from './asn1.js';
 import { windowsDn } from './windows-dn.js';
 
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
@@ -25,10 +25,10 @@ const EKU_NAMES: Record<string, string> = {
   '2.5.29.37.0': 'anyExtendedKeyUsage',
 };
 /** OpenSSL accepts a TLS server key whose keyUsage has any of these (ku_reject with KU_TLS). */
-const KU_TLS = x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment | x509.KeyUsageFlags.keyAgreement;
+const KU_TLS = KeyUsageFlags.digitalSignature | KeyUsageFlags.keyEncipherment | KeyUsageFlags.keyAgreement;
 
 function keyUsageNames(bits: number): string {
-  const names = Object.entries(x509.KeyUsageFlags)
+  const names = Object.entries(KeyUsageFlags)
     .filter(([name, flag]) => typeof flag === 'number' && Number.isNaN(Number(name)) && (bits & flag) !== 0)
     .map(([name]) => name);
   return names.length ? names.join(', ') : 'none';
@@ -87,13 +87,13 @@ function issuerReasons(chain: readonly ParsedCert[], i: number): Reason[] {
   if (!bc) {
     // OpenSSL and Windows let a trust anchor without basicConstraints act as a CA when it is a
     // v1 certificate or its keyUsage allows certificate signing; nothing else.
-    const tolerated = isRoot && (c.version === 1 || (ku !== null && (ku & x509.KeyUsageFlags.keyCertSign) !== 0));
+    const tolerated = isRoot && (c.version === 1 || (ku !== null && (ku & KeyUsageFlags.keyCertSign) !== 0));
     return tolerated ? [] : [reason('cert_chain_invalid', `the issuer is not a CA: ${who} has no basicConstraints extension, so it may not issue certificates`)];
   }
   if (!bc.ca) {
     return [reason('cert_chain_invalid', `the issuer is not a CA: ${who} has basicConstraints cA:FALSE, so it may not issue certificates`)];
   }
-  if (ku !== null && (ku & x509.KeyUsageFlags.keyCertSign) === 0) {
+  if (ku !== null && (ku & KeyUsageFlags.keyCertSign) === 0) {
     return [reason('cert_chain_invalid', `${who} may not sign certificates: its key usage (${keyUsageNames(ku)}) lacks keyCertSign`)];
   }
   if (bc.pathLength !== null) {

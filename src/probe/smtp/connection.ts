@@ -4,9 +4,11 @@
  * what went wrong in which phase; an expired deadline becomes the timeout of the current
  * phase. Nothing here throws past the probe, and close() leaves no socket behind.
  */
+import { createHash } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import { onAbort } from '../abort.js';
+import { Lru } from '../lru.js';
 import { localShortage, type ReasonCode } from '../reasons.js';
 import { ReplyParser, type Reply } from './reply-parser.js';
 
@@ -50,6 +52,26 @@ const TIMEOUT_CODE: Record<Phase, ReasonCode> = {
 export interface TlsOptions {
   servername: string | null;
   ca?: string;
+}
+
+/**
+ * One client context per distinct CA text (or Node's roots when none is given): building one
+ * parses every CA certificate, which costs more than the handshake itself when done per
+ * connection. A context holds the trust store OpenSSL verifies against, so the verdict
+ * (authorizationError) is the one a fresh context with the same CA text gives; Node's client
+ * contexts keep no session cache of their own, so nothing is resumed across probes.
+ */
+const contexts = new Lru<string, tls.SecureContext>(32);
+
+export function secureContext(ca?: string): tls.SecureContext {
+  const key = ca === undefined ? '' : createHash('sha256').update(ca).digest('base64');
+  return contexts.getOrSet(key, () =>
+    // OpenSSL 3.x (Node 24 ships 3.5) refuses TLS 1.0/1.1 and the SHA-1 handshake signatures
+    // they need unless the security level is 0: without these two a legacy server would be a
+    // bare tls_handshake_failed instead of tls_version_too_low (plus cert_weak_key/_signature).
+    // Seeing it is not accepting it: the verdict judges the version and the certificate.
+    tls.createSecureContext({ ...(ca ? { ca } : {}), minVersion: 'TLSv1', ciphers: 'DEFAULT:@SECLEVEL=0' }),
+  );
 }
 
 interface Pending {
@@ -144,17 +166,11 @@ export class SmtpConnection {
     const secure = tls.connect({
       socket,
       ...(options.servername ? { servername: options.servername } : {}),
-      ...(options.ca ? { ca: options.ca } : {}),
+      secureContext: secureContext(options.ca),
       // We must see and judge whatever is served, so nothing may abort the handshake:
       // verification is ours (cert/), per connection, never process-wide.
       rejectUnauthorized: false,
       checkServerIdentity: () => undefined,
-      // OpenSSL 3.x (Node 24 ships 3.5) refuses TLS 1.0/1.1 and the SHA-1 handshake signatures
-      // they need unless the security level is 0: without these two a legacy server would be a
-      // bare tls_handshake_failed instead of tls_version_too_low (plus cert_weak_key/_signature).
-      // Seeing it is not accepting it: the verdict judges the version and the certificate.
-      minVersion: 'TLSv1',
-      ciphers: 'DEFAULT:@SECLEVEL=0',
     });
     this.secure = secure;
     secure.on('error', (e) => this.fail(this.classify(e)));

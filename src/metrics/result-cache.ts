@@ -1,0 +1,116 @@
+/**
+ * The series of scheduled results, rendered per target and kept until that target's result
+ * (or its labels, interval or thumbprint history) changes: a scrape then only joins text,
+ * instead of rebuilding a registry of ~23 series per target. Each target is rendered by
+ * addResultMetrics itself (into a registry of its own), so the text is exactly what one
+ * registry of all targets would give: same families in the same order, same series.
+ */
+import { Registry } from 'prom-client';
+import { addResultMetrics, type ResultEntry } from './result-metrics.js';
+
+interface Rendered {
+  result: ResultEntry['result'];
+  signature: string;
+  /** Series lines of each family, by the index of its header in `headers`; empty when none. */
+  series: string[];
+}
+
+/** Blocks of prom-client's text: families joined by a blank line, header lines first. */
+function families(text: string): Array<[header: string, series: string]> {
+  return text
+    .replace(/\n$/, '')
+    .split('\n\n')
+    .map((block) => {
+      const lines = block.split('\n');
+      return [lines.slice(0, 2).join('\n'), lines.slice(2).join('\n')];
+    });
+}
+
+/**
+ * A copy of the text that holds no reference to the string it was cut from: V8 keeps a
+ * substring as a slice of its parent, so each kept series would otherwise keep the whole
+ * rendering of its target (every HELP line included) alive, about 6 KB a target.
+ */
+const detached = (text: string) => (text ? Buffer.from(text, 'utf8').toString('utf8') : text);
+
+/** Work done between two yields to the event loop, so a refresh never stalls requests. */
+const SLICE_MS = 5;
+
+export class ResultSeriesCache {
+  private readonly byTarget = new Map<string, Rendered>();
+  private headers: string[] = [];
+  private custom = '';
+  private running: Promise<void> | null = null;
+
+  /** Targets rendered now (for tests). */
+  get size(): number {
+    return this.byTarget.size;
+  }
+
+  /**
+   * Render what changed since the last call and forget removed targets. Calls while one runs
+   * wait for it and then run again, so the caller always sees its entries.
+   */
+  async refresh(entries: readonly ResultEntry[]): Promise<void> {
+    while (this.running) await this.running;
+    this.running = this.update(entries).finally(() => (this.running = null));
+    return this.running;
+  }
+
+  /** The families of all targets, in the text format of one registry holding them all. */
+  async text(entries: readonly ResultEntry[]): Promise<string> {
+    await this.refresh(entries);
+    const rendered = entries.map((e) => this.byTarget.get(e.name)?.series);
+    // One join of everything: '' before a header makes the blank line between families.
+    const parts: string[] = [];
+    this.headers.forEach((header, h) => {
+      if (h > 0) parts.push('');
+      parts.push(header);
+      for (const series of rendered) {
+        const lines = series?.[h];
+        if (lines) parts.push(lines);
+      }
+    });
+    return parts.join('\n');
+  }
+
+  private async update(entries: readonly ResultEntry[]): Promise<void> {
+    if (this.headers.length === 0) {
+      const empty = new Registry();
+      addResultMetrics(empty, []);
+      this.headers = families(await empty.metrics()).map(([h]) => h);
+    }
+    // A label name one target has is a label (empty) of every target's series.
+    const custom = [...new Set(entries.flatMap((e) => Object.keys(e.labels)))].sort();
+    const customKey = JSON.stringify(custom);
+    if (customKey !== this.custom) {
+      this.custom = customKey;
+      this.byTarget.clear();
+    }
+    const names = new Set<string>();
+    let slice = performance.now();
+    for (const e of entries) {
+      names.add(e.name);
+      // Whatever else the entry carries (labels, interval, certificate history) is part of its series.
+      const { name: _name, result: _result, ...rest } = e;
+      const signature = JSON.stringify(rest);
+      const known = this.byTarget.get(e.name);
+      if (known && known.result === e.result && known.signature === signature) continue;
+      const registry = new Registry();
+      const labels = Object.fromEntries(custom.map((k) => [k, e.labels[k] ?? '']));
+      addResultMetrics(registry, [{ ...e, labels }]);
+      const rendered: string[] = [];
+      for (const [header, series] of families(await registry.metrics())) {
+        let h = this.headers.indexOf(header);
+        if (h === -1) h = this.headers.push(header) - 1;
+        rendered[h] = detached(series);
+      }
+      this.byTarget.set(e.name, { result: e.result, signature, series: rendered });
+      if (performance.now() - slice > SLICE_MS) {
+        await new Promise((resolve) => setImmediate(resolve));
+        slice = performance.now();
+      }
+    }
+    for (const name of this.byTarget.keys()) if (!names.has(name)) this.byTarget.delete(name);
+  }
+}
