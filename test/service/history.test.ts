@@ -4,12 +4,11 @@
  * then B. Only B is a change. A database the service cannot use stops it with exit code 2.
  * Needs dist/ (npm test builds first).
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import t from 'tap';
+import { serveProcess } from '../helpers/serve-process.js';
 import { roundRobin } from '../helpers/balancer.js';
 import { mint, pki, type Minted, type Pki } from '../helpers/certs.js';
 import { fakeSmtp, type FakeSmtp, type FakeSmtpOptions } from '../helpers/fake-smtp.js';
@@ -40,20 +39,7 @@ t.before(async () => {
 async function serve(config: string) {
   const file = join(dir, 'probe.yaml');
   await writeFile(file, config);
-  const bin = new URL('../../dist/cli/main.js', import.meta.url).pathname;
-  const child = spawn(process.execPath, [bin, 'serve', '--config', file], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += String(d)));
-  const lines: Array<Record<string, unknown>> = [];
-  createInterface({ input: child.stdout }).on('line', (l) => {
-    try {
-      lines.push(JSON.parse(l));
-    } catch {
-      /* not JSON */
-    }
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, lines, exited, stderr: () => stderr };
+  return serveProcess(['--config', file], { cwd: dir });
 }
 
 async function until<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, ms = 8000): Promise<T> {

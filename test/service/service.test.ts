@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import t from 'tap';
+import { serveProcess } from '../helpers/serve-process.js';
 import { createLogger } from '../../src/log.js';
 import { startService } from '../../src/service/service.js';
 import { blackhole } from '../helpers/blackhole.js';
@@ -162,28 +163,12 @@ t.test('close: a client that never finishes its request does not hold the shutdo
   t.pass('the connection was cut');
 });
 
-async function serveProcess(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const bin = new URL('../../dist/cli/main.js', import.meta.url).pathname;
-  // In the temp directory: the default storage.path (data/...) is relative to the working directory.
-  const child = spawn(process.execPath, [bin, 'serve', ...args], { cwd: dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += String(d)));
-  const lines: Array<Record<string, unknown>> = [];
-  createInterface({ input: child.stdout }).on('line', (l) => {
-    try {
-      lines.push(JSON.parse(l));
-    } catch {
-      /* not JSON */
-    }
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, lines, exited, stderr: () => stderr };
-}
+const serveIn = (args: string[], env: NodeJS.ProcessEnv = {}) => serveProcess(args, { cwd: dir, env });
 
 t.test('serve as a process: SIGHUP reloads, SIGTERM stops with exit 0', async (t) => {
   const file = join(dir, 'f.yaml');
   await writeFile(file, configText([hybrid()]));
-  const p = await serveProcess([], { SMTP_TLS_PROBE_CONFIG: file });
+  const p = await serveIn([], { SMTP_TLS_PROBE_CONFIG: file });
   await until('listening', () => p.lines.some((l) => l.msg === 'smtp-tls-probe listening'), 10_000);
   const port = (p.lines.find((l) => l.msg === 'smtp-tls-probe listening')!.listen as { port: number }).port;
   await until('the first round', () => p.lines.some((l) => l.msg === 'probe' && l.target === 'hybrid' && l.status === 'ok'));
@@ -213,7 +198,7 @@ t.test('serve as a process: SIGTERM refuses /probe at once, aborts running ones 
   await writeFile(file, configText([], `onDemand: { refuseAddresses: [], ports: ${ports}, maxTimeout: 120 }`));
   // A grace of 2 s leaves room for the late request below to arrive before the listener closes
   // on a loaded machine; the bound asserted is still grace + 1 s.
-  const p = await serveProcess(['--config', file, '--grace', '2']);
+  const p = await serveIn(['--config', file, '--grace', '2']);
   t.teardown(() => void p.child.kill('SIGKILL'));
   await until('listening', () => p.lines.some((l) => l.msg === 'smtp-tls-probe listening'), 10_000);
   const port = (p.lines.find((l) => l.msg === 'smtp-tls-probe listening')!.listen as { port: number }).port;
@@ -251,24 +236,24 @@ t.test('serve as a process: SIGTERM refuses /probe at once, aborts running ones 
 t.test('serve with an invalid config exits non-zero with every problem listed', async (t) => {
   const file = join(dir, 'g.yaml');
   await writeFile(file, 'targets:\n  - host: a.test\n    port: 70000\n  - hots: b.test\n');
-  const p = await serveProcess(['--config', file]);
+  const p = await serveIn(['--config', file]);
   t.equal(await p.exited, 2);
   t.match(p.stderr(), /invalid configuration .*g\.yaml:\n  - targets\[0\]\.port: must be <= 65535\n  - targets\[1\]\.host: is required\n  - targets\[1\]\.hots: unknown key/);
   // The "billion laughs": refused as fast as any other invalid file, not expanded.
   const bomb = new URL('../fixtures/config/invalid-alias-bomb.yaml', import.meta.url).pathname;
-  const b = await serveProcess(['--config', bomb]);
+  const b = await serveIn(['--config', bomb]);
   const timer = setTimeout(() => b.child.kill('SIGKILL'), 10_000);
   t.equal(await b.exited, 2, 'the alias bomb exits 2');
   clearTimeout(timer);
   t.match(b.stderr(), /invalid configuration .*invalid-alias-bomb\.yaml:\n  - YAML: aliases expand the document to more than \d+ values/);
-  const q = await serveProcess(['--listen', 'nowhere']);
+  const q = await serveIn(['--listen', 'nowhere']);
   t.equal(await q.exited, 3);
   t.match(q.stderr(), /--listen: must be HOST:PORT/);
 });
 
 t.test('the shipped config serves as it is', async (t) => {
   const shipped = new URL('../../config/probe.yaml', import.meta.url).pathname;
-  const p = await serveProcess(['--config', shipped, '--listen', '127.0.0.1:0']);
+  const p = await serveIn(['--config', shipped, '--listen', '127.0.0.1:0']);
   await until('listening', () => p.lines.some((l) => l.msg === 'smtp-tls-probe listening'), 10_000);
   const port = (p.lines.find((l) => l.msg === 'smtp-tls-probe listening')!.listen as { port: number }).port;
   const base = `http://127.0.0.1:${port}`;
