@@ -5,8 +5,6 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
-import { TypeGuard, type TSchema } from '@sinclair/typebox';
-import { Value, type ValueError } from '@sinclair/typebox/value';
 import cron from 'node-cron';
 import { normalizeThumbprint } from '../probe/cert/judge.js';
 import { splitPem } from '../probe/cert/trust-store.js';
@@ -14,7 +12,8 @@ import { parseServerName } from '../probe/host.js';
 import { makeTarget, TARGET_DEFAULTS } from '../probe/probe-target.js';
 import type { ProbeTarget } from '../probe/types.js';
 import { buildModules, TLS_VERSIONS, type ProbeModule } from './modules.js';
-import { ConfigSchema, type AddressClass, type RawConfig, type RawTarget } from './schema.js';
+import { type AddressClass, type RawConfig, type RawTarget } from './schema.js';
+import { schemaProblems } from './schema-errors.js';
 import { parseYaml, readConfigText } from './yaml-text.js';
 
 export interface ConfiguredTarget {
@@ -98,54 +97,6 @@ export class ConfigError extends Error {
     super(`invalid configuration ${source}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     this.name = 'ConfigError';
   }
-}
-
-/** `/targets/2/port` → `targets[2].port` */
-export function displayPath(pointer: string): string {
-  return pointer
-    .split('/')
-    .slice(1)
-    .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .reduce((acc, part) => (/^\d+$/.test(part) ? `${acc}[${part}]` : acc ? `${acc}.${part}` : part), '');
-}
-
-function describe(error: ValueError): string {
-  const s = error.schema as TSchema & { anyOf?: TSchema[] };
-  if (s.anyOf && s.anyOf.every((v) => TypeGuard.IsLiteral(v))) {
-    return `must be one of ${s.anyOf.map((v) => JSON.stringify((v as { const: unknown }).const)).join(', ')}`;
-  }
-  if (error.message === 'Unexpected property') {
-    return /\/labels\/[^/]+$/.test(error.path) ? 'not a valid label name (letters, digits, _; not starting with a digit)' : 'unknown key';
-  }
-  if (TypeGuard.IsInteger(s) || TypeGuard.IsNumber(s)) {
-    const n = s as { minimum?: number; maximum?: number; exclusiveMinimum?: number };
-    if (typeof error.value === 'number' && Number.isFinite(error.value)) {
-      if (n.maximum !== undefined && error.value > n.maximum) return `must be <= ${n.maximum}`;
-      if (n.minimum !== undefined && error.value < n.minimum) return `must be >= ${n.minimum}`;
-      if (n.exclusiveMinimum !== undefined && error.value <= n.exclusiveMinimum) return `must be > ${n.exclusiveMinimum}`;
-      if (TypeGuard.IsInteger(s)) return 'must be an integer';
-    }
-  }
-  return error.message
-    .replace(/^Expected required property$/, 'is required')
-    .replace(/^Expected array length to be greater or equal to (\d+)$/, 'must have at least $1 item(s)')
-    .replace(/^Expected array length to be less or equal to (\d+)$/, 'must have at most $1 item(s)')
-    .replace(/^Expected string length greater or equal to (\d+)$/, 'must be at least $1 characters')
-    .replace(/^Expected string length less or equal to (\d+)$/, 'must be at most $1 characters')
-    .replace(/^Expected string to match '(.*)'$/, 'has characters that are not allowed (must match $1)')
-    .replace(/^Expected/, 'must be');
-}
-
-function schemaProblems(value: unknown): string[] {
-  const seen = new Set<string>();
-  const problems: string[] = [];
-  for (const error of Value.Errors(ConfigSchema, value)) {
-    const path = displayPath(error.path) || '(top level)';
-    if (seen.has(path)) continue;
-    seen.add(path);
-    problems.push(`${path}: ${describe(error)}`);
-  }
-  return problems;
 }
 
 /** `HOST:PORT`, `[v6]:PORT` or `:PORT` (all interfaces); null if malformed. */
