@@ -2,7 +2,7 @@
  * `smtp-tls-probe check` arguments: parsed strictly, every value validated, each problem
  * reported as one line naming the option. Reading the CA file is the only I/O here.
  */
-import { readFileSync } from 'node:fs';
+import { readCaFile } from '../config/read-file.js';
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { splitPem } from '../probe/cert/trust-store.js';
@@ -76,7 +76,7 @@ function ipFamily(text: string): 4 | 6 {
 function readCa(file: string): string {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readCaFile(file);
   } catch (e) {
     throw new UsageError(`--ca: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }

@@ -2,7 +2,6 @@
  * Configuration: YAML text → validated, defaulted Config. Every problem is collected and
  * reported with its path (`targets[2].port: must be <= 65535`); nothing half-valid is used.
  */
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import cron from 'node-cron';
@@ -13,6 +12,7 @@ import { makeTarget, TARGET_DEFAULTS } from '../probe/probe-target.js';
 import type { ProbeTarget } from '../probe/types.js';
 import { buildModules, TLS_VERSIONS, type ProbeModule } from './modules.js';
 import { type AddressClass, type RawConfig, type RawTarget } from './schema.js';
+import { readCaFile } from './read-file.js';
 import { schemaProblems } from './schema-errors.js';
 import { parseYaml, readConfigText } from './yaml-text.js';
 
@@ -146,7 +146,7 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): 
 
 function build(raw: RawConfig, source: string, options: ParseOptions): Config {
   const problems: string[] = [];
-  const readFile = options.readFile ?? ((p: string) => readFileSync(p, 'utf8'));
+  const readFile = options.readFile ?? readCaFile;
   const caCache = new Map<string, string | null>();
   const readCa = (file: string, path: string): string | undefined => {
     const full = resolve(options.baseDir, file);

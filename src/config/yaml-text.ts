@@ -1,10 +1,10 @@
 /**
- * From a path to plain data, with bounded work: the file is read up to a size limit (a FIFO
- * or /dev/zero given as --config cannot hang the start), and YAML aliases may not expand the
+ * From a path to plain data, with bounded work: only a regular file is read, up to a size
+ * limit (a FIFO or /dev/zero given as --config cannot hang the start), and YAML aliases may not expand the
  * document beyond what a file of that size could hold without them (the "billion laughs").
  */
-import { closeSync, openSync, readSync } from 'node:fs';
 import YAML, { isAlias, isCollection, isPair, type Document } from 'yaml';
+import { readRegularFile, type FileRead } from './read-file.js';
 
 /** A configuration of thousands of targets fits with room to spare. */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -17,28 +17,10 @@ export const MAX_CONFIG_BYTES = 1024 * 1024;
 export const MAX_EXPANDED_VALUES = MAX_CONFIG_BYTES;
 
 /** The text of the file, or the problem with reading it. */
-export function readConfigText(path: string): { text: string } | { problem: string } {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (e) {
-    return { problem: `cannot read the file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
-  }
-  try {
-    const buffer = Buffer.alloc(MAX_CONFIG_BYTES + 1);
-    let length = 0;
-    while (length < buffer.length) {
-      const n = readSync(fd, buffer, length, buffer.length - length, null);
-      if (n === 0) break;
-      length += n;
-    }
-    if (length > MAX_CONFIG_BYTES) return { problem: `the file is larger than ${MAX_CONFIG_BYTES / 1024 / 1024} MiB` };
-    return { text: buffer.toString('utf8', 0, length) };
-  } catch (e) {
-    return { problem: `cannot read the file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
-  } finally {
-    closeSync(fd);
-  }
+export function readConfigText(path: string): FileRead {
+  const read = readRegularFile(path, MAX_CONFIG_BYTES);
+  if ('text' in read) return read;
+  return { problem: /^E[A-Z]+$/.test(read.problem) ? `cannot read the file: ${read.problem}` : read.problem };
 }
 
 /**

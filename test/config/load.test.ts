@@ -2,7 +2,9 @@
  * Configuration loading: one invalid fixture per rule (its first line says the message
  * expected), a full valid file with every key, the shipped file, and defaults.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
@@ -141,8 +143,11 @@ t.test('resource exhaustion: alias expansion and file size are bounded, shared a
   const shared = parseConfig(text, 'x.yaml', { baseDir: dir }).targets;
   t.equal(shared.length, 301);
   t.same(shared[300]?.labels, { site: 'dc1' });
-  // /dev/zero never ends: it is cut at the size limit rather than read forever.
-  t.throws(() => loadConfig('/dev/zero', {}), { name: 'ConfigError', message: /the file is larger than 1 MiB/ });
+  // A regular file past the limit is refused without reading it whole.
+  const tmp = mkdtempSync(join(tmpdir(), 'stp-big-'));
+  t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+  writeFileSync(join(tmp, 'big.yaml'), Buffer.alloc(1024 * 1024 + 1, 0x20));
+  t.throws(() => loadConfig(join(tmp, 'big.yaml'), {}), { name: 'ConfigError', message: /the file is larger than 1 MiB/ });
 });
 
 t.test('modules: built in, configured, and taken by targets where they set nothing', async (t) => {
@@ -186,4 +191,21 @@ t.test('samples: per target or from defaults, 1 to 10', async (t) => {
   t.equal(c.targets[0]?.probe.samples, 3);
   t.equal(c.targets[1]?.probe.samples, undefined, 'one sample is the plain probe');
   t.throws(() => parseConfig('targets: [ { host: a.test, samples: 11 } ]', 'x.yaml', { baseDir: dir }), /targets\[0\]\.samples: must be <= 10/);
+});
+
+t.test('only regular files are read: a FIFO or a device as the config or a caFile is refused at once', async (t) => {
+  const tmp = mkdtempSync(join(tmpdir(), 'stp-fifo-'));
+  t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+  // A FIFO nobody writes to: open(2) without O_NONBLOCK would block the event loop for good.
+  const fifo = join(tmp, 'probe.yaml');
+  execFileSync('mkfifo', [fifo]);
+  t.throws(() => loadConfig(fifo, {}), { name: 'ConfigError', message: /not a regular file/ }, 'a FIFO as the config');
+  t.throws(() => loadConfig('/dev/zero', {}), { name: 'ConfigError', message: /not a regular file/ }, 'a device as the config');
+  const text = (ca: string) => `targets:\n  - host: mx.example.test\n    caFile: ${ca}\n`;
+  t.throws(() => parseConfig(text(fifo), 'x.yaml', { baseDir: tmp }), /targets\[0\]\.caFile: cannot read .*probe\.yaml: not a regular file/);
+  // /dev/zero never ends: before, a reload read it until the memory ran out.
+  t.throws(() => parseConfig(text('/dev/zero'), 'x.yaml', { baseDir: tmp }), /targets\[0\]\.caFile: cannot read \/dev\/zero: not a regular file/);
+  const big = join(tmp, 'big.pem');
+  writeFileSync(big, Buffer.alloc(5 * 1024 * 1024, 0x41));
+  t.throws(() => parseConfig(text(big), 'x.yaml', { baseDir: tmp }), /caFile: cannot read .*big\.pem: the file is larger than 4 MiB/);
 });
