@@ -70,8 +70,12 @@ const PRIVATE_HOSTS = [
 
 /** Other parameters and headers, with host=loopback.test (which would be a 403 otherwise). */
 const OTHER: Array<[parameter: string, value: string, status: 400 | 403, what: string]> = [
-  ['port', '0x50', 403, 'port_not_allowed'],
-  ['port', '1e1', 403, 'port_not_allowed'],
+  ['port', '0x50', 400, 'port'],
+  ['port', '1e1', 400, 'port'],
+  ['port', '0PORT', 400, 'port'],
+  ['port', '+PORT', 400, 'port'],
+  ['port', 'PORT.0', 400, 'port'],
+  ['port', ' PORT', 400, 'port'],
   ['port', '22', 403, 'port_not_allowed'],
   ['port', '-25', 400, 'port'],
   ['port', '25.5', 400, 'port'],

@@ -180,6 +180,12 @@ export function probeRoute(app: FastifyInstance, deps: ProbeRouteDeps): void {
     checkToken(request, policy.token);
     checkHostHeader(request.headers.host, policy.token, deps.allowedHosts());
     const q = request.query as ProbeQuery;
+    // The schema coerces `0x50`, `1e1`, `+25` and `025` to numbers: only the canonical
+    // decimal spelling is accepted, as for a port written inside host/target.
+    const portText = new URLSearchParams(request.url.slice(request.url.indexOf('?') + 1)).get('port');
+    if (portText !== null && !/^[1-9][0-9]{0,4}$/.test(portText)) {
+      throw badParameter('port', `${JSON.stringify(portText.slice(0, 20))} is not a port number in decimal (1 to 65535, no sign or leading zero)`);
+    }
     const modules = policy.modules ?? new Map(Object.entries(BUILTIN_MODULES));
     const module = q.module !== undefined ? modules.get(q.module) : {};
     if (!module) {
