@@ -212,3 +212,12 @@ t.test('npm start and npm run demo build only when dist/ is older than its sourc
   at('tsconfig.json', 3000);
   t.equal(decide(), 'stale: tsconfig.json changed since the last build');
 });
+
+t.test('the built command is executable, so that `npx smtp-tls-probe` runs it from a fresh clone', async (t) => {
+  // npm marks a package's bin executable only when the file exists at install time; in a
+  // fresh clone dist/ is built after `npm ci`, so the build itself sets the mode.
+  const bin = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).bin['smtp-tls-probe'] as string;
+  t.ok(statSync(join(root, bin)).mode & 0o111, `${bin} has the execute bit`);
+  const ran = spawnSync(join(root, bin), ['--version'], { encoding: 'utf8' });
+  t.equal(ran.status, 0, 'runs through its #! line');
+});
