@@ -139,6 +139,8 @@ t.test('blackbox_exporter and /probe agree series by series', { skip: available 
     join(dir, 'probe.yaml'),
     [
       'listen: 127.0.0.1:0',
+      // Nothing kept: the default storage.path is data/ in the working directory (the repo).
+      'storage: { path: ":memory:" }',
       `onDemand: { refuseAddresses: [], ports: [${ports.join(', ')}] }`,
       'modules:',
       '  smtp_starttls: { caFile: ca.pem, sni: hybrid.domain.com, expect: [hybrid.domain.com], ehlo: prober.test, timeout: 5 }',

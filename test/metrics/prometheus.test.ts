@@ -58,6 +58,8 @@ t.test('Prometheus with the shipped scrape config and rules: one page per proble
     [
       'listen: 127.0.0.1:0',
       'jitter: 0',
+      // Nothing kept: the default storage.path is data/ in the working directory (the repo).
+      'storage: { path: ":memory:" }',
       'defaults: { caFile: ca.pem, timeout: 3, schedule: "*/2 * * * * *" }',
       `onDemand: { refuseAddresses: [], ports: [${goodSrv.port}, ${badSrv.port}] }`,
       'targets:',

@@ -32,6 +32,8 @@ function configText(targets: string[]): string {
   return [
     'listen: 127.0.0.1:0',
     'jitter: 0',
+    // Nothing kept: the default storage.path is data/ in the working directory (the repo).
+    'storage: { path: ":memory:" }',
     'defaults: { caFile: ca.pem, timeout: 3, schedule: "0 0 1 1 *" }',
     targets.length ? 'targets:' : 'targets: []',
     ...targets,
