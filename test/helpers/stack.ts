@@ -57,6 +57,21 @@ export async function seedServers(): Promise<SeedServers> {
   };
 }
 
+/**
+ * The first lines of a test service's config: a loopback listener on a free port, no jitter,
+ * nothing stored (the default storage.path would be data/ in the repo), the lab CA beside the
+ * file, probes every 2 s, and on-demand probes allowed to these ports on loopback.
+ */
+export function configHeader(ports: number[]): string[] {
+  return [
+    'listen: 127.0.0.1:0',
+    'jitter: 0',
+    'storage: { path: ":memory:" }',
+    'defaults: { caFile: ca.pem, timeout: 3, schedule: "*/2 * * * * *" }',
+    `onDemand: { refuseAddresses: [], ports: [${ports.join(', ')}] }`,
+  ];
+}
+
 export async function seedStack(): Promise<Stack> {
   const servers = await seedServers();
   const { ca, goodSrv, badSrv } = servers;
@@ -65,11 +80,7 @@ export async function seedStack(): Promise<Stack> {
   const file = join(dir, 'probe.yaml');
   const configText = (extra: string[] = []) =>
     [
-      'listen: 127.0.0.1:0',
-      'jitter: 0',
-      'storage: { path: ":memory:" }',
-      'defaults: { caFile: ca.pem, timeout: 3, schedule: "*/2 * * * * *" }',
-      `onDemand: { refuseAddresses: [], ports: [${goodSrv.port}, ${badSrv.port}] }`,
+      ...configHeader([goodSrv.port, badSrv.port]),
       'targets:',
       `  - { name: hybrid, host: hybrid.domain.com, addresses: [127.0.0.2], port: ${goodSrv.port}, labels: { site: dc1, host: clash } }`,
       `  - { name: seed, host: hybrid.domain.com, addresses: [127.0.0.3], port: ${badSrv.port}, expect: [hybrid.domain.com, server1.domain.com] }`,

@@ -16,7 +16,7 @@ import YAML from 'yaml';
 import { createLogger } from '../../src/log.js';
 import { startService } from '../../src/service/service.js';
 import { find, parseMetrics } from '../helpers/prom.js';
-import { seedServers } from '../helpers/stack.js';
+import { configHeader, seedServers } from '../helpers/stack.js';
 
 const available = spawnSync('prometheus', ['--version']).status === 0;
 const LOAD_TARGETS = 50;
@@ -56,12 +56,7 @@ t.test('Prometheus with the shipped scrape config and rules: one page per proble
   await writeFile(
     join(dir, 'probe.yaml'),
     [
-      'listen: 127.0.0.1:0',
-      'jitter: 0',
-      // Nothing kept: the default storage.path is data/ in the working directory (the repo).
-      'storage: { path: ":memory:" }',
-      'defaults: { caFile: ca.pem, timeout: 3, schedule: "*/2 * * * * *" }',
-      `onDemand: { refuseAddresses: [], ports: [${goodSrv.port}, ${badSrv.port}] }`,
+      ...configHeader([goodSrv.port, badSrv.port]),
       'targets:',
       `  - { name: hybrid, host: hybrid.domain.com, port: ${goodSrv.port}, labels: { site: dc1 } }`,
       // The seed case: server1 serves Exchange's self-signed CN=SERVER1 where hybrid.domain.com is expected.
