@@ -2,6 +2,8 @@
  * The probe's public types: what goes in (a target) and what comes out (a result).
  * The JSON result is part of the public contract (DESIGN.md, "Public contracts").
  */
+import type { DaneAddressFacts } from './dane/types.js';
+import type { TlsaRecord } from './dns/types.js';
 import type { ReasonCode, Severity } from './reasons.js';
 
 export type Status = 'ok' | 'warning' | 'critical' | 'unknown';
@@ -34,6 +36,11 @@ export interface ProbeTarget {
   minTlsVersion: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
   /** Connections per address per probe (1-10): servers behind one address may differ. */
   samples?: number;
+  /**
+   * DNSSEC-validated TLSA records of `_PORT._tcp.<sni>` (domain mode): every address's served
+   * chain is matched against them and reported in AddressResult.dane.
+   */
+  tlsa?: TlsaRecord[];
 }
 
 export interface Reason {
@@ -146,6 +153,8 @@ export interface AddressResult {
   remediation: string[];
   /** With samples > 1: every connection's outcome; the address's verdict is the worst one's. */
   samples?: SampleOutcome[];
+  /** With target.tlsa: which TLSA record matched which certificate of the sent chain. */
+  dane?: DaneAddressFacts;
 }
 
 export interface SampleOutcome {
