@@ -110,6 +110,8 @@ export function registerErrorHandling(app: FastifyInstance): void {
   // The methods each path answers, for 405 and its Allow header.
   const routes: Array<{ path: RegExp; methods: string[] }> = [];
   app.addHook('onRoute', (route: RouteOptions) => {
+    // A route that exists only to answer 405 (HEAD /probe) is not a method the path allows.
+    if ((route.config as { refusesMethod?: boolean } | undefined)?.refusesMethod) return;
     const methods = [route.method].flat();
     const known = routes.find((r) => r.path.source === pathMatcher(route.url).source);
     if (known) known.methods.push(...methods);

@@ -209,7 +209,8 @@ t.test('every error is JSON { code, message } with the security headers', async 
     securityHeaders(t, r.headers, what);
   }
   const m = await app.inject({ method: 'POST', url: '/probe' });
-  t.equal(m.headers.allow, 'GET, HEAD', '405 says what is allowed');
+  t.equal(m.headers.allow, 'GET', '405 names only what is allowed: HEAD /probe is itself a 405');
+  t.match(m.json().message, /allowed GET$/, 'and so does its message');
 
   // No route of the API takes a body, so 415 is met by Fastify's body parsing on one that does.
   const bodied = Fastify();

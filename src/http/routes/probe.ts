@@ -166,7 +166,7 @@ export function probeRoute(app: FastifyInstance, deps: ProbeRouteDeps): void {
     },
   );
 
-  app.head('/probe', { schema: { hide: true } }, async (_request, reply) =>
+  app.head('/probe', { schema: { hide: true }, config: { refusesMethod: true } }, async (_request, reply) =>
     reply
       .code(405)
       .header('allow', 'GET')
