@@ -34,3 +34,19 @@ export function checkHostHeader(header: string | undefined, token: string | null
     `Host header ${shown} is not allowed without a token: call the service by IP address or localhost, list the name in http.allowedHosts, or set a token`,
   );
 }
+
+/**
+ * Cross-site requests: a page on any site can make its visitor's browser send a simple GET to
+ * /probe (an image, a no-cors fetch). It cannot read the answer, but the probe still connects
+ * where the page says, from the visitor's network. Browsers say where a request comes from in
+ * Sec-Fetch-Site; programs (Prometheus, curl) send none. Without a token, only requests from
+ * this service's own pages (`same-origin`) or typed by the user (`none`) are served.
+ */
+export function checkFetchSite(header: string | string[] | undefined, token: string | null): void {
+  if (token || header === undefined || header === 'same-origin' || header === 'none') return;
+  throw new ApiError(
+    403,
+    'cross_site_request',
+    `a request from another site (Sec-Fetch-Site ${JSON.stringify(String(header).slice(0, 40))}) cannot start a probe without a token`,
+  );
+}

@@ -186,6 +186,23 @@ t.test('Host header: without a token only IP literals, localhost and http.allowe
   t.equal(anonymous.json().code, 'unauthorized', 'and the token is still required');
 });
 
+t.test('Sec-Fetch-Site: without a token a page of another site cannot start a probe', async (t) => {
+  const { app } = await harness();
+  const url = '/probe?host=mx.example.test&port=80';
+  for (const site of ['cross-site', 'same-site', 'bogus']) {
+    const r = await app.inject({ url, headers: { 'sec-fetch-site': site } });
+    t.equal(r.statusCode, 403, site);
+    t.equal(r.json().code, 'cross_site_request', `${site}: code`);
+  }
+  for (const site of ['same-origin', 'none', undefined]) {
+    const r = await app.inject({ url, headers: site ? { 'sec-fetch-site': site } : {} });
+    t.equal(r.json().code, 'port_not_allowed', `${site ?? 'no header'}: answered (the status page, a typed URL, a program)`);
+  }
+  const withToken = await harness({ policy: { token: TOKEN } });
+  const r = await withToken.app.inject({ url, headers: { 'sec-fetch-site': 'cross-site', authorization: `Bearer ${TOKEN}` } });
+  t.equal(r.json().code, 'port_not_allowed', 'a token holder is answered whatever the header says');
+});
+
 t.test('every error is JSON { code, message } with the security headers', async (t) => {
   const { app } = await harness();
   const json = { 'content-type': 'application/json' };

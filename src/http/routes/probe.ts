@@ -13,7 +13,7 @@ import { hostText, makeTarget, parseExpectName, parseHostPort, parseServerName, 
 import { bearerMatches } from '../auth.js';
 import { SCRAPE_TIMEOUT_HEADER, scrapeDeadlineMs, secondsToMs } from '../deadline.js';
 import { ApiError } from '../errors.js';
-import { checkHostHeader } from '../host-header.js';
+import { checkFetchSite, checkHostHeader } from '../host-header.js';
 import { checkTarget, hostAllowed, type OnDemandProbe } from '../on-demand.js';
 import { ShuttingDown, type OnDemandDrain } from '../shutdown.js';
 
@@ -179,6 +179,7 @@ export function probeRoute(app: FastifyInstance, deps: ProbeRouteDeps): void {
     if (!policy.enabled) throw new ApiError(403, 'on_demand_disabled', 'the on-demand probe is disabled in the configuration');
     checkToken(request, policy.token);
     checkHostHeader(request.headers.host, policy.token, deps.allowedHosts());
+    checkFetchSite(request.headers['sec-fetch-site'], policy.token);
     const q = request.query as ProbeQuery;
     // The schema coerces `0x50`, `1e1`, `+25` and `025` to numbers: only the canonical
     // decimal spelling is accepted, as for a port written inside host/target.
