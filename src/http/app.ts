@@ -10,7 +10,8 @@ import type { Resolver } from '../probe/index.js';
 import type { OnDemandProbe } from './on-demand.js';
 import type { ResultsStore } from '../store/results-store.js';
 import { bearerMatches, rateLimitKey } from './auth.js';
-import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './errors.js';
+import { ApiError, clientErrorHandler, frameworkErrors, registerErrorHandling } from './errors.js';
+import { hostHeaderCount } from './host-header.js';
 import { QuietScrapeLogs, serializeRequest } from './request-log.js';
 import { healthRoutes, type HealthReport } from './routes/health.js';
 import { pageRoutes } from './routes/page.js';
@@ -59,8 +60,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logController: new QuietScrapeLogs(),
   });
   registerErrorHandling(app);
-  app.addHook('onRequest', async (_request, reply) => {
+  app.addHook('onRequest', async (request, reply) => {
     void reply.headers(SECURITY_HEADERS);
+    // Node keeps the first of several Host headers; a proxy in front may have used another
+    // one, and the Host rule of /probe would judge a name nobody checked (RFC 9112 §3.2: 400).
+    if (hostHeaderCount(request.raw.rawHeaders) > 1) {
+      throw new ApiError(400, 'bad_request', 'more than one Host header');
+    }
   });
   await app.register(swagger, {
     openapi: {

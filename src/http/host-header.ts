@@ -17,6 +17,13 @@ export function hostOfHeader(header: string | undefined): string | null {
   return m ? m[1]!.toLowerCase() : null;
 }
 
+/** How many Host headers a request carried (Node's `headers.host` shows only the first). */
+export function hostHeaderCount(rawHeaders: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === 'host') n++;
+  return n;
+}
+
 /** allowedHosts: lowercased, without a final dot (as the config loader gives them). */
 export function hostHeaderAllowed(header: string | undefined, allowedHosts: readonly string[]): boolean {
   const host = hostOfHeader(header);

@@ -186,6 +186,17 @@ t.test('Host header: without a token only IP literals, localhost and http.allowe
   t.equal(anonymous.json().code, 'unauthorized', 'and the token is still required');
 });
 
+t.test('two Host headers are a 400, not a choice of the first', async (t) => {
+  const { app } = await harness();
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const port = (app.server.address() as net.AddressInfo).port;
+  const r = await rawRequest(port, 'GET /probe?host=mx.example.test&port=80 HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n');
+  t.equal(r.status, 400, 'refused');
+  t.same(r.body, { code: 'bad_request', message: 'more than one Host header' });
+  const one = await rawRequest(port, 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+  t.equal(one.status, 200, 'one Host header is fine');
+});
+
 t.test('Sec-Fetch-Site: without a token a page of another site cannot start a probe', async (t) => {
   const { app } = await harness();
   const url = '/probe?host=mx.example.test&port=80';
