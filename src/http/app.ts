@@ -7,6 +7,7 @@ import swagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { OnDemandPolicy } from '../config/load.js';
 import type { Resolver } from '../probe/index.js';
+import type { DomainProbeFn } from '../scheduler/scheduler.js';
 import type { OnDemandProbe } from './on-demand.js';
 import type { ResultsStore } from '../store/results-store.js';
 import { bearerMatches, rateLimitKey } from './auth.js';
@@ -27,6 +28,8 @@ export interface AppDeps {
   /** The on-demand probe: takes only a target checked by the policy. */
   probe: OnDemandProbe;
   resolver: Resolver;
+  /** The domain check of GET /probe/domain (absent: the route answers 503). */
+  probeDomain?: DomainProbeFn;
   policy: () => OnDemandPolicy;
   health: () => HealthReport;
   notReady: () => string | null;
