@@ -83,6 +83,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const metrics = new ServiceMetrics({
     store,
     targets: () => scheduler.targets(),
+    domains: () => scheduler.domains(),
     reload: () => lastReload ?? { ok: true, at: loadedAt },
     version,
   });
