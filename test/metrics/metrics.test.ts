@@ -6,6 +6,7 @@
 import t from 'tap';
 import { Counter, Registry, register as globalRegister } from 'prom-client';
 import { ResultSeriesCache } from '../../src/metrics/result-cache.js';
+import { addDomainMetrics } from '../../src/metrics/domain-metrics.js';
 import { addResultMetrics, type ResultEntry } from '../../src/metrics/result-metrics.js';
 import type { Service } from '../../src/service/service.js';
 import { find, hasPromtool, parseMetrics, promtoolCheckMetrics, type Sample } from '../helpers/prom.js';
@@ -155,7 +156,12 @@ t.test('series rendered per target: the text of one registry, re-rendered only f
 
 t.test('/metrics is the base registry followed by the results, as one merged registry', async (t) => {
   const { text } = await scrape();
-  const results = text.slice(text.indexOf('# HELP smtp_tls_target_success'));
+  // The host results, then the domain results (domain mode; none configured here: headers only).
+  const domainsAt = text.indexOf('# HELP smtp_tls_domain_status');
+  const results = text.slice(text.indexOf('# HELP smtp_tls_target_success'), domainsAt - 1);
+  const domainRegistry = new Registry();
+  addDomainMetrics(domainRegistry, []);
+  t.equal(text.slice(domainsAt), await domainRegistry.metrics(), 'the domain families last');
   const entries = service.store.all().map((rec) => ({
     name: rec.name,
     labels: service.scheduler.targets().find((x) => x.target.name === rec.name)?.target.labels ?? {},
