@@ -154,7 +154,6 @@ export function buildDomains(
     const first = names.get(name);
     if (first !== undefined) problems.push(`${at}.name: "${name}" is already used by ${first}; give one of them a distinct name`);
     else names.set(name, at);
-    if (name === 'domains') problems.push(`${at}.name: "domains" is reserved (GET /results/domains); give this domain a name`);
     if (d.schedule !== undefined && !cron.validate(d.schedule)) problems.push(`${at}.schedule: "${d.schedule}" is not a valid cron expression`);
     const ca = d.caFile !== undefined ? readCa(d.caFile, `${at}.caFile`) : defaultCa;
     const policyCa = d.policyCaFile !== undefined ? readCa(d.policyCaFile, `${at}.policyCaFile`) : undefined;
@@ -183,6 +182,9 @@ export function buildDomains(
       },
     });
   });
+  // GET /results/domains would hide a target or domain of that name behind /results/NAME.
+  const reserved = names.get('domains');
+  if (reserved) problems.push(`${reserved}.name: "domains" is reserved (GET /results/domains); give it another name`);
   return out;
 }
 
