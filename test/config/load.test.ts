@@ -257,3 +257,22 @@ t.test('only regular files are read: a FIFO or a device as the config or a caFil
   writeFileSync(big, Buffer.alloc(5 * 1024 * 1024, 0x41));
   t.throws(() => parseConfig(text(big), 'x.yaml', { baseDir: tmp }), /caFile: cannot read .*big\.pem: the file is larger than 4 MiB/);
 });
+
+t.test('the commented domains: and dns: examples of config/probe.yaml and the README load', async (t) => {
+  const shippedText = readFileSync(shipped, 'utf8');
+  // The commented YAML block that starts with `# KEY:` and runs while lines stay commented YAML.
+  const block = (key: string) => {
+    const from = shippedText.indexOf(`# ${key}:\n`);
+    const lines = shippedText.slice(from).split('\n');
+    const end = lines.findIndex((l, i) => i > 0 && !/^# {2,}\S/.test(l));
+    return lines.slice(0, end).map((l) => l.slice(2)).join('\n');
+  };
+  const c = parseConfig(`${block('domains')}\n${block('dns')}\n`, 'x.yaml', { baseDir: dir });
+  t.same(c.domains.map((d) => d.name), ['domain.com', 'example-net-exo']);
+  t.same(c.dns.resolver, { address: '127.0.0.1', port: 53 });
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const example = /### Domain mode in the service[^]*?```yaml\n([^]*?)```/.exec(readme)?.[1];
+  t.ok(example, 'the README has the example');
+  const r = parseConfig(example!, 'x.yaml', { baseDir: dir, readFile: () => '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n' });
+  t.same(r.domains.map((d) => [d.name, d.domain.senders, d.domain.smtp]), [['example.com', ['rfc', 'exo'], true], ['example-net-exo', ['exo'], false]]);
+});
