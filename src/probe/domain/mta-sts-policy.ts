@@ -23,6 +23,7 @@ export function parseMtaStsPolicy(body: string): PolicyParse {
   const seen = new Map<string, number>();
   const single: Partial<Record<(typeof SINGLE)[number], string>> = {};
   const mx: string[] = [];
+  let mxLines = 0;
   const lines = body.split(/\r?\n/);
   if (lines[lines.length - 1] === '') lines.pop();
   for (const [i, line] of lines.entries()) {
@@ -37,6 +38,7 @@ export function parseMtaStsPolicy(body: string): PolicyParse {
     }
     const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
     if (key === 'mx') {
+      mxLines++;
       const pattern = parseMxPattern(value);
       if (pattern.ok) mx.push(value);
       else problems.push(`${at}: mx ${pattern.problem}`);
@@ -62,7 +64,7 @@ export function parseMtaStsPolicy(body: string): PolicyParse {
     const cased = lines.findIndex((l) => l.toLowerCase().startsWith(`${k}:`));
     problems.push(`${k}: missing${cased >= 0 ? ` (keys are case-sensitive: line ${cased + 1} has ${show(lines[cased]!.split(':')[0]!)})` : ''}`);
   }
-  if (mx.length === 0 && single.mode !== undefined && single.mode !== 'none') {
+  if (mxLines === 0 && single.mode !== undefined && single.mode !== 'none') {
     problems.push(`mx: missing; mode ${single.mode} needs at least one mx line`);
   }
   if (problems.length > 0) return { ok: false, problems };

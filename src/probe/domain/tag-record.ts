@@ -21,18 +21,20 @@ export function hasVersion(text: string, version: string): boolean {
 /**
  * Split a record already known to start with `version` into its fields. Values are checked
  * against the extension grammar; the caller checks the fields it knows more strictly. Fields
- * named in `spaced` may hold inner white space (TLS-RPT's `rua=a, b`).
+ * named in `free` have a grammar of their own (TLS-RPT's `rua=` URIs may hold `=` and white
+ * space around commas): only a non-empty value is required, the caller checks the rest.
  */
-export function parseTagRecord(text: string, version: string, spaced: readonly string[] = []): TagFields {
+export function parseTagRecord(text: string, version: string, free: readonly string[] = []): TagFields {
   const parts = text.slice(version.length).split(';');
   if (!/^[ \t]*$/.test(parts[0]!)) return { ok: false, problem: `has ${JSON.stringify(parts[0])} after ${version} where ';' must follow` };
   const rest = parts.slice(1);
   // A final delimiter (`;` and white space) leaves one blank part.
-  if (rest.length > 1 && /^[ \t]*$/.test(rest[rest.length - 1]!)) rest.pop();
+  const closed = rest.length > 1 && /^[ \t]*$/.test(rest[rest.length - 1]!);
+  if (closed) rest.pop();
   if (rest.length === 0 || (rest.length === 1 && /^[ \t]*$/.test(rest[0]!))) return { ok: false, problem: `has no field after ${version}` };
   const fields: Array<[string, string]> = [];
   for (const [i, raw] of rest.entries()) {
-    const last = i === rest.length - 1;
+    const last = i === rest.length - 1 && !closed;
     const field = raw.replace(/^[ \t]+/, '').replace(last ? /$/ : /[ \t]+$/, '');
     if (field === '') return { ok: false, problem: "has an empty field between two ';'" };
     if (last && /[ \t]$/.test(field)) return { ok: false, problem: "ends with white space without a ';' after it" };
@@ -40,8 +42,7 @@ export function parseTagRecord(text: string, version: string, spaced: readonly s
     const name = eq < 0 ? field : field.slice(0, eq);
     const value = eq < 0 ? '' : field.slice(eq + 1);
     if (eq < 0 || !EXT_NAME.test(name)) return { ok: false, problem: `has ${JSON.stringify(field.slice(0, 80))}, which is not a name=value field` };
-    const bare = spaced.includes(name) ? value.replace(/[ \t]+/g, '') : value;
-    if (!EXT_VALUE.test(bare)) return { ok: false, problem: `has field ${name} with a value that is empty or holds a space, '=' or a control character` };
+    if (free.includes(name) ? value === '' : !EXT_VALUE.test(value)) return { ok: false, problem: `has field ${name} with a value that is empty or holds a space, '=' or a control character` };
     fields.push([name, value]);
   }
   return { ok: true, fields };

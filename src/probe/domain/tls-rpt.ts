@@ -12,6 +12,7 @@ export const TLSRPT_VERSION = 'v=TLSRPTv1';
 
 /** One rua URI: null when senders can use it, else why not. */
 export function ruaProblem(uri: string): string | null {
+  if (/[\x00-\x20\x7f]/.test(uri)) return `${JSON.stringify(uri.slice(0, 80))} holds white space or a control character`;
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(uri)?.[1]?.toLowerCase();
   if (scheme === 'mailto') {
     const address = uri.slice('mailto:'.length);
