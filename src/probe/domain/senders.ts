@@ -98,11 +98,12 @@ function judgeAddress(sender: Sender, route: HostRoute, enforce: boolean, probe:
     const usableRecords = dane?.matches.some((m) => m.record.usability === 'usable') ?? false;
     // Only unusable records: TLS is mandatory but unauthenticated (RFC 7672 §2.2).
     if (usableRecords && !dane?.authenticated) {
-      return { usable: false, problem: `${probe.address}: ${dane?.problem ?? 'no TLSA record matched'}`, exo: EXO_TLSA };
+      const exo = dane?.failure === 'expired' ? EXO_EXPIRED : dane?.failure === 'name-mismatch' ? EXO_HOST_MISMATCH : dane?.failure === 'no-tls' ? EXO_STARTTLS : EXO_TLSA;
+      return { usable: false, problem: `${probe.address}: ${dane?.problem ?? 'no TLSA record matched'}`, exo };
     }
     if (sender === 'exo' && usableRecords) {
-      if (codes.includes('cert_expired')) return { usable: false, problem: `${probe.address}: certificate expired (Exchange Online checks dates under DANE)`, exo: EXO_EXPIRED };
-      if (codes.includes('cert_name_mismatch')) return { usable: false, problem: `${probe.address}: certificate does not name the MX host (Exchange Online checks it under DANE)`, exo: EXO_HOST_MISMATCH };
+      if (dane?.leafInDate === false || codes.includes('cert_expired')) return { usable: false, problem: `${probe.address}: certificate expired (Exchange Online checks dates under DANE)`, exo: EXO_EXPIRED };
+      if (dane?.leafNamesMatch === false || codes.includes('cert_name_mismatch')) return { usable: false, problem: `${probe.address}: certificate does not name the MX host (Exchange Online checks it under DANE)`, exo: EXO_HOST_MISMATCH };
     }
     return { usable: true };
   }

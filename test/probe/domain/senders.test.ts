@@ -118,6 +118,24 @@ const rows: Row[] = [
     exo: ['blocked', 'dane', '4.7.325 certificate-host-mismatch'],
   },
   {
+    name: 'DANE-TA anchor not sent',
+    facts: facts([host('mx1.example.test', 10, { tlsa: secureTlsa(), probes: [probe('192.0.2.1', [], { ...mismatched, failure: 'ta-not-sent' })] })]),
+    rfc: ['blocked', 'dane'],
+    exo: ['blocked', 'dane', '4.7.323 tlsa-invalid'],
+  },
+  {
+    name: 'DANE-TA matched, leaf out of date',
+    facts: facts([host('mx1.example.test', 10, { tlsa: secureTlsa(), probes: [probe('192.0.2.1', [], { ...mismatched, failure: 'expired', leafInDate: false })] })]),
+    rfc: ['blocked', 'dane'],
+    exo: ['blocked', 'dane', '4.7.322 certificate-expired'],
+  },
+  {
+    name: 'DANE-EE match, leaf names wrong (seen by the DANE facts)',
+    facts: facts([host('mx1.example.test', 10, { tlsa: secureTlsa(), probes: [probe('192.0.2.1', [], { ...authenticated, leafNamesMatch: false, leafInDate: true })] })]),
+    rfc: ['deliver', 'dane'],
+    exo: ['blocked', 'dane', '4.7.325 certificate-host-mismatch'],
+  },
+  {
     name: 'only unusable TLSA records: TLS mandatory, unauthenticated, delivered',
     facts: facts([host('mx1.example.test', 10, { tlsa: secureTlsa([PKIX]), probes: [probe('192.0.2.1', ['cert_self_signed'], { matches: [{ record: PKIX, matched: false, depth: null, against: null }] })] })]),
     rfc: ['deliver', 'dane'],
