@@ -3,58 +3,13 @@
  * fetched over real TLS from a node:https server on loopback with certificates minted now,
  * the policy judged, and nothing left open behind.
  */
-import https from 'node:https';
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import t from 'tap';
 import { checkMtaSts, mtaStsMxMatch, type MtaStsDeps } from '../../../src/probe/domain/mta-sts.js';
 import type { Canned } from '../../helpers/canned-dns.js';
 import { cannedDns } from '../../helpers/canned-dns.js';
-import { mint, pki, type Minted } from '../../helpers/certs.js';
-
-type Handler = (req: IncomingMessage, res: ServerResponse) => void;
-
-interface PolicyServer {
-  address: string;
-  port: number;
-  /** Requests seen, per Host header. */
-  requests: Array<{ host: string; method: string; url: string; headers: IncomingHttpHeaders }>;
-  /** TCP connections accepted so far. */
-  connections: number;
-  /** Resolves once no connection is open (fails the test after a second). */
-  settled(): Promise<boolean>;
-}
-
-async function policyServer(t: { teardown(fn: () => unknown): void }, address: string, chain: Minted[], handlers: Record<string, Handler>): Promise<PolicyServer> {
-  const open = new Set<Socket>();
-  const server = https.createServer({ key: chain[0]!.keyPem, cert: chain.map((c) => c.certPem).join('') }, (req, res) => {
-    const host = req.headers.host ?? '';
-    state.requests.push({ host, method: req.method ?? '', url: req.url ?? '', headers: req.headers });
-    (handlers[host] ?? ((_q, r) => r.writeHead(500).end()))(req, res);
-  });
-  server.on('connection', (s: Socket) => {
-    state.connections++;
-    open.add(s);
-    s.on('close', () => open.delete(s));
-  });
-  server.on('tlsClientError', () => undefined);
-  await new Promise<void>((resolve) => server.listen(0, address, resolve));
-  t.teardown(() => {
-    for (const s of open) s.destroy();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  const state: PolicyServer = {
-    address,
-    port: (server.address() as { port: number }).port,
-    requests: [],
-    connections: 0,
-    async settled() {
-      for (let i = 0; i < 100 && open.size > 0; i++) await new Promise((r) => setTimeout(r, 10));
-      return open.size === 0;
-    },
-  };
-  return state;
-}
+import { mint, pki } from '../../helpers/certs.js';
+import { policyServer, type Handler, type PolicyServer } from '../../helpers/policy-server.js';
 
 const policy = (mode: string, mx: string[] = ['mail.example.com', '*.example.net'], maxAge = '604800', eol = '\n') =>
   [`version: STSv1`, `mode: ${mode}`, ...mx.map((m) => `mx: ${m}`), `max_age: ${maxAge}`, ''].join(eol);
