@@ -60,7 +60,9 @@ export function judgePolicyCertificate(socket: tls.TLSSocket, host: string, now:
   const nameOk = tls.checkServerIdentity(host, peer) === undefined && c.dnsNames.some((n) => dnsIdMatches(n, host));
   const names = c.dnsNames.length ? c.dnsNames.join(', ') : 'no DNS name';
   let problem: string | null = null;
-  if (authorizationError) problem = `the certificate of ${host} is not trusted (${authorizationError}), issuer ${certificate.issuer}`;
+  // Node reports a name mismatch here too once the chain verified (we pass servername).
+  const chainError = authorizationError === 'ERR_TLS_CERT_ALTNAME_INVALID' ? null : authorizationError;
+  if (chainError) problem = `the certificate of ${host} is not trusted (${chainError}), issuer ${certificate.issuer}`;
   else if (!nameOk) problem = `the certificate of ${host} is for ${names}, not ${host}`;
   else if (now > notAfter) problem = `the certificate of ${host} expired on ${certificate.notAfter}`;
   else if (now < notBefore) problem = `the certificate of ${host} is valid only from ${notBefore.toISOString()}`;
