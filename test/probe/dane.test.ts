@@ -12,7 +12,7 @@ import { hasRollover } from '../../src/probe/dane/tlsa.js';
 import type { DaneAddressFacts } from '../../src/probe/dane/types.js';
 import type { TlsaRecord } from '../../src/probe/dns/types.js';
 import type { AddressResult, ProbeTarget } from '../../src/probe/types.js';
-import { mint, pki, type Minted, type Pki } from '../helpers/certs.js';
+import { keyPair, mint, pki, type Minted, type Pki } from '../helpers/certs.js';
 import { fakeSmtp, type FakeSmtpOptions } from '../helpers/fake-smtp.js';
 import { codes, probeFake } from '../helpers/probe.js';
 
@@ -28,6 +28,12 @@ let expired: Minted;
 let next: Minted;
 /** A second PKI whose intermediate expired yesterday. */
 let oldCa: { root: Minted; intermediate: Minted; leaf: Minted };
+/** An issuer with basicConstraints cA:FALSE, and a leaf it signed. */
+let notCa: Minted;
+let underNotCa: Minted;
+/** Subject CN=mail.example.com: without SANs, and with a SAN for another name. */
+let cnOnly: Minted;
+let cnAndOtherSan: Minted;
 
 t.before(async () => {
   ca = await pki('Fabrikam');
@@ -39,6 +45,10 @@ t.before(async () => {
   const root = await mint({ subject: 'O=Old, CN=Old Root', ca: true, notAfterDays: 3650 });
   const intermediate = await mint({ subject: 'O=Old, CN=Old Issuing CA', ca: true, issuer: root, notBeforeDays: -400, notAfterDays: -1 });
   oldCa = { root, intermediate, leaf: await mint({ subject: `CN=${MX}`, dns: [MX], issuer: intermediate, notAfterDays: 30 }) };
+  notCa = await mint({ subject: 'CN=Not A CA', issuer: ca.root, basicConstraints: { ca: false }, keys: await keyPair({ type: 'ec' }, 'SHA-256', true) });
+  underNotCa = await mint({ subject: `CN=${MX}`, dns: [MX], issuer: notCa });
+  cnOnly = await ca.leaf({ subject: `CN=${MX}` });
+  cnAndOtherSan = await ca.leaf({ subject: `CN=${MX}`, dns: ['other.example.net'] });
 });
 
 /** The association data, computed with @peculiar/x509's encodings (not the code under test). */
@@ -193,6 +203,28 @@ t.test('DANE-TA: the MX host name is a reference identifier too (RFC 7672 §3.2.
   } finally {
     await srv.close();
   }
+});
+
+t.test('DANE-TA 2 0 0 carries the unsent root certificate in full: senders accept it', async (t) => {
+  const { dane } = await judge(t, served(leaf, ca.intermediate), [rec(2, 0, 0, ca.root)]);
+  t.equal(dane.authenticated, true);
+  t.match(dane.matches[0]!.against, /issuer of chain\[1\] certificate \(not sent/);
+});
+
+t.test('DANE-TA: a leaf without SANs matches by its CN; with SANs the CN does not count', async (t) => {
+  const cn = await judge(t, served(cnOnly, ca.intermediate), [rec(2, 0, 1, ca.intermediate)]);
+  t.equal(cn.dane.authenticated, true, 'CN only');
+  const both = await judge(t, served(cnAndOtherSan, ca.intermediate), [rec(2, 0, 1, ca.intermediate)]);
+  t.equal(both.dane.authenticated, false, 'CN=mail.example.com beside DNS:other.example.net');
+  t.equal(both.dane.failure, 'name-mismatch');
+});
+
+t.test('DANE-TA: the path to the anchor must follow the CA rules', async (t) => {
+  const { dane } = await judge(t, served(underNotCa, notCa), [rec(2, 1, 1, notCa)]);
+  t.equal(dane.authenticated, false);
+  t.equal(dane.failure, 'chain-invalid');
+  t.match(dane.problem, /basicConstraints cA:FALSE/);
+  t.same(reasonCodes(dane), ['dane_tlsa_mismatch']);
 });
 
 t.test('DANE-TA with an expired leaf is not authenticated', async (t) => {
