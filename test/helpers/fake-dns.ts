@@ -47,3 +47,28 @@ export function fakeDns(zone: Record<string, FakeAnswer>, fallback: FakeAnswer =
 
 export const mx = (preference: number, exchange: string) => ({ preference, exchange });
 export const addr = (address: string) => ({ address });
+
+/**
+ * A fake resolver from zone-file lines (`owner TYPE rdata`, absolute names, no TTL or class):
+ * the same text the DNSSEC lab signs, so that a case reads the same in both. Every answer is
+ * `security` (secure by default); names not listed are NODATA.
+ */
+export function zoneDns(text: string, security: DnsSecurity = 'secure'): FakeDns {
+  const zone: Record<string, FakeAnswer> = {};
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line || line.startsWith(';')) continue;
+    const [owner, type, ...rest] = line.split(/\s+/) as [string, string, ...string[]];
+    const data = line.slice(line.indexOf(type) + type.length).trim();
+    const key = `${owner.toLowerCase().replace(/\.$/, '')} ${type}`;
+    const entry = (zone[key] ??= { security, records: [] });
+    const records = entry.records!;
+    if (type === 'A' || type === 'AAAA') records.push({ address: rest[0] });
+    else if (type === 'MX') records.push({ preference: Number(rest[0]), exchange: rest[1]!.replace(/\.$/, '') });
+    else if (type === 'TXT') records.push({ text: [...data.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]).join('') });
+    else if (type === 'TLSA') records.push({ usage: Number(rest[0]), selector: Number(rest[1]), matchingType: Number(rest[2]), data: rest.slice(3).join('').toLowerCase() });
+    else throw new Error(`zoneDns: type ${type} not supported`);
+  }
+  zone['test SOA'] = { security, records: [{ mname: 'ns.test' }] };
+  return fakeDns(zone, { security });
+}

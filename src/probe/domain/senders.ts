@@ -164,7 +164,7 @@ function oneSender(sender: Sender, facts: SenderFacts): SenderResult {
   const failed = hosts.filter((h) => !h.usable || h.partial);
   const route: SenderResult['route'] = hosts.some((h) => h.route === 'dane') ? 'dane' : hosts.some((h) => h.route === 'mta-sts') ? 'mta-sts' : 'plain';
   const verdict: SenderVerdict = usable.length === 0 ? 'blocked' : failed.length ? 'delayed' : 'deliver';
-  const problems = failed.map((h) => `${h.host}${h.usable ? ' (partly)' : ''}: ${h.problem}`);
+  const problems = failed.map((h) => (h.problem?.startsWith(`${h.host} `) && !h.usable ? h.problem : `${h.host}${h.usable ? ' (partly)' : ''}: ${h.problem}`));
   let code: string | undefined;
   if (sender === 'exo' && verdict !== 'deliver') {
     code = usable.length === 0 && hosts.every((h) => h.mtaSts) ? `4.4.8 MX hosts of ${domain} failed MTA-STS validation` : failed.find((h) => h.exo)?.exo;
