@@ -56,6 +56,8 @@ export interface MxAddress {
   probe: AddressResult | null;
   /** Set when the address policy (on-demand) refused to connect: the refused class. */
   refused?: string;
+  /** The IANA special-purpose range it lies in (ipaddr.js range name: `loopback`, `private`...). */
+  special?: string;
 }
 
 export interface MxHost {
