@@ -7,7 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
 import cron from 'node-cron';
-import { parseIpLiteral, parseServerName } from '../probe/host.js';
+import { parseResolverAddress, resolverFromResolvConf, type ResolverAddress } from '../probe/dns/client.js';
+import { parseServerName } from '../probe/host.js';
 import { makeTarget } from '../probe/probe-target.js';
 import type { ProbeTarget } from '../probe/types.js';
 import { SENDERS, type DomainTarget, type Sender } from '../probe/domain/types.js';
@@ -76,52 +77,28 @@ export interface ConfiguredDomain {
   domain: DomainTarget;
 }
 
-export interface ResolverAddress {
-  address: string;
-  port: number;
-}
-
 /** A domain check covers every MX host and an HTTPS fetch of the policy (RFC 8461 allows it a minute). */
 export const DOMAIN_TIMEOUT_SECONDS = 60;
 
-/**
- * `IP`, `IP:PORT`, `[IPv6]` or `[IPv6]:PORT` (a bare IPv6 address takes port 53); null when
- * it is none of these. Only an address: the resolver is what names are resolved with.
- */
+/** `IP`, `IP:PORT` or `[IPv6]:PORT` (port 53 by default), as --resolver takes it; null when it is none of these. */
 export function parseResolver(text: string): ResolverAddress | null {
-  let address = text;
-  let portText: string | undefined;
-  const bracketed = /^\[([^\]]+)\](?::(.*))?$/.exec(text);
-  if (bracketed) {
-    [address, portText] = [bracketed[1]!, bracketed[2]];
-    if (parseIpLiteral(address)?.family !== 6) return null;
-  } else if (text.split(':').length === 2) {
-    [address, portText] = text.split(':') as [string, string];
-    if (parseIpLiteral(address)?.family !== 4) return null;
-  }
-  const literal = parseIpLiteral(address);
-  if (!literal) return null;
-  if (portText !== undefined && (!/^[1-9]\d{0,4}$/.test(portText) || Number(portText) > 65535)) return null;
-  return { address: literal.address, port: portText === undefined ? 53 : Number(portText) };
-}
-
-/**
- * The first `nameserver` of resolv.conf (the default resolver of domain checks), or null when
- * the file names none that is an IP address.
- */
-export function systemResolverAddress(read: () => string = () => readFileSync('/etc/resolv.conf', 'utf8')): ResolverAddress | null {
-  let text: string;
   try {
-    text = read();
+    return parseResolverAddress(text);
   } catch {
     return null;
   }
-  for (const line of text.split('\n')) {
-    const m = /^\s*nameserver\s+(\S+)/.exec(line);
-    // A scoped link-local nameserver (fe80::1%eth0) cannot be addressed from here.
-    if (m && parseIpLiteral(m[1]!)) return { address: parseIpLiteral(m[1]!)!.address, port: 53 };
+}
+
+/**
+ * The first usable `nameserver` of resolv.conf (the default resolver of domain checks), or
+ * null when the file cannot be read or names none.
+ */
+export function systemResolverAddress(read: () => string = () => readFileSync('/etc/resolv.conf', 'utf8')): ResolverAddress | null {
+  try {
+    return resolverFromResolvConf(read());
+  } catch {
+    return null;
   }
-  return null;
 }
 
 export interface DomainDefaults {
@@ -193,4 +170,4 @@ function probeSettings(t: ProbeTarget): DomainTarget['probe'] {
   return { port: t.port, warnDays: t.warnDays, minTlsVersion: t.minTlsVersion, ehloName: t.ehloName };
 }
 
-export type { Sender };
+export type { ResolverAddress, Sender };

@@ -3,18 +3,24 @@
  * nameserver of /etc/resolv.conf, read at each check so that a changed file is followed).
  */
 import { systemResolverAddress, type ResolverAddress } from '../config/domains.js';
+import { createDnsClient } from '../probe/dns/client.js';
 import { probeDomain } from '../probe/domain/domain.js';
 import type { DnsClient } from '../probe/dns/types.js';
 import type { DomainProbeFn } from '../scheduler/scheduler.js';
 
 export type DnsClientFactory = (resolver: ResolverAddress) => DnsClient;
 
-/** Until the DNS client lands (i14-dns), domain checks fail with this message in the log. */
-const noClient: DnsClientFactory = () => {
-  throw new Error('no DNS client is built into this version');
-};
+/** Tests only: the ports their SMTP servers and MTA-STS policy host listen on (senders use 25 and 443). */
+export interface DomainTestPorts {
+  smtp?: number;
+  policy?: number;
+}
 
-export function domainProbe(resolver: () => ResolverAddress | null, makeClient: DnsClientFactory = noClient): DomainProbeFn {
+export function domainProbe(
+  resolver: () => ResolverAddress | null,
+  makeClient: DnsClientFactory = createDnsClient,
+  ports: DomainTestPorts = {},
+): DomainProbeFn {
   const clients = new Map<string, DnsClient>();
   return (target, options) => {
     const at = resolver() ?? systemResolverAddress();
@@ -26,6 +32,7 @@ export function domainProbe(resolver: () => ResolverAddress | null, makeClient: 
       dns = makeClient(at);
       clients.set(key, dns);
     }
-    return probeDomain(target, { dns, ...options });
+    const t = ports.smtp ? { ...target, probe: { ...target.probe, port: ports.smtp } } : target;
+    return probeDomain(t, { dns, ...options, ...(ports.policy ? { policyPort: ports.policy } : {}) });
   };
 }

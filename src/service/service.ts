@@ -16,7 +16,7 @@ import { version as currentVersion } from '../version.js';
 import { ServiceMetrics } from '../metrics/service-metrics.js';
 import { probeTarget, systemResolver, type Resolver } from '../probe/index.js';
 import { Scheduler, type DomainProbeFn, type ProbeFn } from '../scheduler/scheduler.js';
-import { domainProbe, type DnsClientFactory } from './domain-probe.js';
+import { domainProbe, type DnsClientFactory, type DomainTestPorts } from './domain-probe.js';
 import { SqliteResultsStore, type ResultsStore } from '../store/results-store.js';
 
 export interface ServiceOptions {
@@ -28,8 +28,10 @@ export interface ServiceOptions {
   probe?: ProbeFn;
   /** The domain check (default: probeDomain through the configured resolver). */
   probeDomain?: DomainProbeFn;
-  /** Makes the DNS client of domain checks for a resolver address (tests: their own unbound). */
+  /** Makes the DNS client of domain checks for a resolver address (default: createDnsClient). */
   dnsClient?: DnsClientFactory;
+  /** Internal, for tests: the ports of their MX servers and MTA-STS policy host. */
+  domainTestPorts?: DomainTestPorts;
   /** Reload when the file changes (default true). */
   watch?: boolean;
   /** Internal, for tests: the watcher's quiet time and read interval (ms). */
@@ -72,7 +74,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     logger,
   });
   logger.info({ storage: config.storage.path, retentionDays: config.storage.retentionDays, targets: store.all().length }, 'storage opened');
-  const probeDomain = options.probeDomain ?? domainProbe(() => config.dns.resolver, options.dnsClient);
+  const probeDomain = options.probeDomain ?? domainProbe(() => config.dns.resolver, options.dnsClient, options.domainTestPorts);
   const scheduler = new Scheduler({ probe, probeDomain, store, logger, concurrency: config.concurrency, jitterMs: config.jitterMs });
   scheduler.setTargets(config.targets);
   scheduler.setDomains(config.domains);

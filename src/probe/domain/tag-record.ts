@@ -68,7 +68,7 @@ export interface TxtLookup {
  */
 export function classifyTxt(answer: DnsAnswer<'TXT'>, version: string): TxtLookup {
   const raw = answer.records.map((r) => r.text);
-  const base = { rcode: answer.rcode, dnssec: answer.security, raw };
+  const base = { rcode: answer.rcode, dnssec: answer.security, raw, ...(answer.signatureExpires ? { signatureExpires: answer.signatureExpires } : {}) };
   if (answer.rcode !== 'NOERROR' && answer.rcode !== 'NXDOMAIN') {
     const why = answer.error ? `: ${answer.error}` : '';
     return { facts: { ...base, status: 'error', problem: `the lookup of ${answer.name} TXT failed (${answer.rcode}${why})` }, kept: [] };
