@@ -151,3 +151,13 @@ t.test('one deadline for everything: a silent MX ends as mx_unreachable within i
   t.equal(r.senders[1]!.code, '450 4.4.315 Connection timed out');
   await silent.drained(2000);
 });
+
+t.test('every domain reason code is in README with its severity', async (t) => {
+  const { readFile } = await import('node:fs/promises');
+  const { DOMAIN_REASONS } = await import('../../../src/probe/domain/reasons.js');
+  const readme = await readFile(new URL('../../../README.md', import.meta.url), 'utf8');
+  for (const [code, severity] of Object.entries(DOMAIN_REASONS)) {
+    const row = readme.split('\n').find((l) => l.startsWith(`| \`${code}\` |`));
+    t.equal(row?.split('|')[2]?.trim(), severity, `${code}: README row with severity ${severity}`);
+  }
+});
