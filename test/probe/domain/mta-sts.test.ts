@@ -255,6 +255,12 @@ t.test('the policy host address: refused addresses are never contacted; unresolv
   });
   const next = await checkMtaSts('enforce.test', { dns, policyCa: lab.p.root.certPem, policyPort: main.port }, AbortSignal.timeout(5000));
   t.match(next.facts, { mode: 'enforce', fetch: { address: '127.0.0.2' } }, 'the second address served the policy; junk records ignored');
+
+  const v6 = await policyServer(t, '::1', [lab.leaf, lab.p.intermediate], { 'mta-sts.enforce.test': text(policy('testing')) });
+  const aaaa = cannedDns({ '_mta-sts.enforce.test': { TXT: { records: [RECORD] } }, 'mta-sts.enforce.test': { AAAA: { records: ['0:0:0:0:0:0:0:1'] } } });
+  const six = await checkMtaSts('enforce.test', { dns: aaaa, policyCa: lab.p.root.certPem, policyPort: v6.port }, AbortSignal.timeout(5000));
+  t.match(six.facts, { mode: 'testing', fetch: { address: '::1' } }, 'an IPv6-only policy host, its address in canonical form');
+  t.equal(v6.requests[0]?.host, 'mta-sts.enforce.test');
 });
 
 t.test('one deadline: a server that never answers is left at the deadline, its socket closed', async (t) => {
