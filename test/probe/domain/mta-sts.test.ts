@@ -6,8 +6,7 @@
 import type { ServerResponse } from 'node:http';
 import t from 'tap';
 import { checkMtaSts, mtaStsMxMatch, type MtaStsDeps } from '../../../src/probe/domain/mta-sts.js';
-import type { Canned } from '../../helpers/canned-dns.js';
-import { cannedDns } from '../../helpers/canned-dns.js';
+import { cannedDns, type Canned } from '../../helpers/canned-dns.js';
 import { mint, pki } from '../../helpers/certs.js';
 import { policyServer, type Handler, type PolicyServer } from '../../helpers/policy-server.js';
 
