@@ -249,6 +249,15 @@ t.test('DANE-TA matching the leaf itself does not count: an anchor is an issuer'
   t.match(dane.matches[0]!.note, /matches the leaf itself/);
 });
 
+t.test('a self-signed leaf: DANE-EE authenticates it, DANE-TA does not', async (t) => {
+  const self = await mint({ subject: `CN=${MX}`, dns: [MX] });
+  const ee = await judge(t, served(self), [rec(3, 0, 1, self)]);
+  t.equal(ee.dane.authenticated, true, '3 0 1');
+  const ta = await judge(t, served(self), [rec(2, 0, 1, self)]);
+  t.equal(ta.dane.authenticated, false, '2 0 1');
+  t.equal(ta.dane.failure, 'no-match');
+});
+
 t.test('only PKIX-TA and PKIX-EE records: unusable, TLS mandatory but unauthenticated', async (t) => {
   const { dane } = await judge(t, served(leaf, ca.intermediate, ca.root), [rec(0, 0, 1, ca.root), rec(1, 1, 1, leaf)]);
   t.equal(dane.authenticated, false);
