@@ -224,6 +224,8 @@ t.test('DANE-EE match through --resolver: delivered by DANE; the report shows wh
   t.same(reasonsOf(j), []);
   t.equal(j.mx.dnssec, 'secure');
   t.match(j.mx.signatureExpires, /^\d{4}-\d\d-\d\dT/);
+  t.match(j.mx.hosts[0]!.signatureExpires, /^\d{4}-\d\d-\d\dT/);
+  t.match(j.mx.hosts[0]!.tlsa!.signatureExpires, /^\d{4}-\d\d-\d\dT/);
   t.same(j.mx.hosts[0]!.addresses[0]!.probe!.dane!.matches.map((m) => [m.record.usage, m.matched, m.against]).sort(), [[3, false, null], [3, true, 'leaf SPKI']]);
 });
 

@@ -50,7 +50,12 @@ async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Pr
 async function lookupTlsa(host: MxHost, dns: DnsClient, signal: AbortSignal): Promise<void> {
   if (host.dnssec !== 'secure' || host.addresses.length === 0) return;
   const answer = await dns.query(`_25._tcp.${host.host}`, 'TLSA', signal);
-  host.tlsa = { rcode: answer.rcode, dnssec: answer.security, records: answer.records.map(tlsaFacts) };
+  host.tlsa = {
+    rcode: answer.rcode,
+    dnssec: answer.security,
+    records: answer.records.map(tlsaFacts),
+    ...(answer.signatureExpires ? { signatureExpires: answer.signatureExpires } : {}),
+  };
 }
 
 /** DANE applies to the host (for the RFC sender at least): secure, non-empty TLSA. */
