@@ -128,7 +128,7 @@ export function domainReport(r: DomainResult, columns?: number): string {
     reasonLines(r.reasons, columns),
     mxLines(r),
     mtaStsLines(r),
-    ['DANE', ...r.mx.hosts.flatMap((h) => daneHost(h, r.resolver.validating))],
+    r.mx.hosts.length ? ['DANE', ...r.mx.hosts.flatMap((h) => daneHost(h, r.resolver.validating))] : [],
     tlsRptLines(r),
     smtpLines(r),
     senderLines(r, columns),

@@ -142,6 +142,11 @@ t.test('a plain domain: delivered by both senders; the report has the MX table a
 });
 
 t.test('null MX, null MX beside another, no MX (implicit)', async (t) => {
+  const nulHuman = await domain(['nullmx.test']);
+  t.match(nulHuman.stdout, /\n {2}i mx_null +nullmx\.test publishes a null MX/);
+  t.match(nulHuman.stdout, /\n {2}null MX: the domain accepts no mail\n/);
+  t.notMatch(nulHuman.stdout, /\nDANE\n/, 'no DANE section without an MX host');
+  t.match(nulHuman.stdout, /Exchange Online +BLOCKED +\(route null-mx, 556 5\.1\.10\)/);
   const nul = await domain(['nullmx.test', '--json']);
   t.equal(nul.code, 0, 'a null MX is a statement, not a fault');
   t.same(reasonsOf(nul.json()), ['mx_null:info']);
@@ -224,6 +229,8 @@ t.test('DANE-EE match through --resolver: delivered by DANE; the report shows wh
   t.same(reasonsOf(j), []);
   t.equal(j.mx.dnssec, 'secure');
   t.match(j.mx.signatureExpires, /^\d{4}-\d\d-\d\dT/);
+  t.match(j.mx.hosts[0]!.signatureExpires, /^\d{4}-\d\d-\d\dT/);
+  t.match(j.mx.hosts[0]!.tlsa!.signatureExpires, /^\d{4}-\d\d-\d\dT/);
   t.same(j.mx.hosts[0]!.addresses[0]!.probe!.dane!.matches.map((m) => [m.record.usage, m.matched, m.against]).sort(), [[3, false, null], [3, true, 'leaf SPKI']]);
 });
 

@@ -88,9 +88,9 @@ async function resolveHost(name: string, preference: number, implicit: boolean, 
   if (cnames.length) {
     reasons.push(domainReason('mx_target_cname', `${name} is an alias (CNAME to ${cnames.join(' → ')}); RFC 2181 §10.3 wants the MX to name the host itself`, at));
   }
-  const expiries = [a, aaaa].flatMap((x) => (x.signatureExpires ? [x.signatureExpires] : [])).sort();
-  const signatureExpires = expiries[0];
-  return { host: { host: name, preference, implicit, cnames, dnssec, ...(signatureExpires ? { signatureExpires } : {}), addresses, tlsa: null, mtaStsMatch: null }, reasons };
+  const expiries = [a, aaaa].map((x) => x.signatureExpires).filter((x): x is string => x !== undefined).sort();
+  const host: MxHost = { host: name, preference, implicit, cnames, dnssec, ...(expiries[0] ? { signatureExpires: expiries[0] } : {}), addresses, tlsa: null, mtaStsMatch: null };
+  return { host, reasons };
 }
 
 function facts(kind: MxFacts['kind'], answer: DnsAnswer<'MX'>, hosts: MxHost[] = []): MxFacts {

@@ -95,7 +95,13 @@ export function fetchFromAddress(o: AttemptOptions, signal: AbortSignal): Promis
       if (!certificate) finish({ kind: 'network', message: `${o.address}: the connection closed before the TLS handshake completed` });
     });
     socket.once('secureConnect', () => {
-      const judged = judgePolicyCertificate(socket!, o.host, o.now());
+      let judged: ReturnType<typeof judgePolicyCertificate>;
+      try {
+        judged = judgePolicyCertificate(socket!, o.host, o.now());
+      } catch (e) {
+        // OpenSSL took it, our decoder did not: the remote side must not crash the process.
+        return finish({ kind: 'certificate', message: `the certificate of ${o.host} could not be decoded: ${(e as Error).message}` });
+      }
       if (judged.problem || !judged.certificate) return finish({ kind: 'certificate', message: judged.problem ?? 'no certificate', certificate: judged.certificate });
       certificate = judged.certificate;
       request(socket!, o, certificate, finish);

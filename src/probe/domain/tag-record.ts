@@ -79,7 +79,7 @@ export function classifyTxt(answer: DnsAnswer<'TXT'>, version: string): TxtLooku
   }
   if (kept.length === 0) {
     // Not a record of the version for a sender, but worth saying to whoever published it.
-    const near = raw.find((text) => text.trim().toLowerCase().replace(/\s*=\s*/, '=').startsWith(version.toLowerCase()));
+    const near = raw.find((text) => hasVersion(text.trim().toLowerCase().replace(/\s*=\s*/, '='), version.toLowerCase()));
     if (near !== undefined) {
       return { facts: { ...base, status: 'invalid', problem: `${JSON.stringify(near.slice(0, 40))} does not start with exactly "${version}" (case and spaces matter), so senders ignore it` }, kept };
     }

@@ -151,3 +151,51 @@ t.test('one deadline for everything: a silent MX ends as mx_unreachable within i
   t.equal(r.senders[1]!.code, '450 4.4.315 Connection timed out');
   await silent.drained(2000);
 });
+
+t.test('every domain reason code is in README with its severity', async (t) => {
+  const { readFile } = await import('node:fs/promises');
+  const { DOMAIN_REASONS } = await import('../../../src/probe/domain/reasons.js');
+  const readme = await readFile(new URL('../../../README.md', import.meta.url), 'utf8');
+  for (const [code, severity] of Object.entries(DOMAIN_REASONS)) {
+    const row = readme.split('\n').find((l) => l.startsWith(`| \`${code}\` |`));
+    t.equal(row?.split('|')[2]?.trim(), severity, `${code}: README row with severity ${severity}`);
+  }
+});
+
+t.test('DANE makes STARTTLS mandatory: a server without it is dane_starttls_missing, 4.7.321', async (t) => {
+  const { withoutStarttls, DEFAULT_EHLO } = await import('../../helpers/fake-smtp.js');
+  const plain = await fakeSmtp({ host: '127.0.0.2', ehlo: withoutStarttls(DEFAULT_EHLO) });
+  t.teardown(() => plain.close());
+  const dns = fakeDns(zone({ [`${D} MX`]: { records: [mx(10, 'mx1.example.test')] }, '_25._tcp.mx1.example.test TLSA': { records: [eeRecord(mx1Cert), eeRecord(other)] } }));
+  const r = await probeDomain(target(plain.port), { dns, timeoutMs: 10_000 });
+  t.same(codes(r), ['dane_starttls_missing@mx1.example.test:critical']);
+  t.same(r.senders.map((s) => [s.verdict, s.code ?? null]), [['blocked', null], ['blocked', '4.7.321 starttls-not-supported']]);
+  // Without TLSA the same server takes mail in clear from both senders.
+  const noDane = await probeDomain(target(plain.port), { dns: fakeDns(zone({ [`${D} MX`]: { records: [mx(10, 'mx1.example.test')] } })), timeoutMs: 10_000 });
+  t.same(codes(noDane), []);
+  t.same(noDane.senders.map((s) => s.verdict), ['deliver', 'deliver']);
+});
+
+t.test('judged from the facts: MX certificates under MTA-STS, expectations', async (t) => {
+  const { addressReasons, expectationReasons } = await import('../../../src/probe/domain/judge.js');
+  const probe = (codes: string[]) => ({ address: '192.0.2.1', reasons: codes.map((code) => ({ code, severity: 'critical', message: code })) }) as never;
+  const host = (codes: string[], match: boolean | null) =>
+    ({ host: 'mx1.example.test', preference: 10, implicit: false, cnames: [], dnssec: 'secure', addresses: [{ address: '192.0.2.1', dnssec: 'secure', probe: probe(codes) }], tlsa: null, mtaStsMatch: match }) as never;
+  const sts = (mode: 'enforce' | 'testing' | null) => ({ record: { status: 'valid', rcode: 'NOERROR', dnssec: 'secure', raw: [] }, fetch: null, policy: null, mode }) as never;
+  const judged = (codes: string[], match: boolean | null, mode: 'enforce' | 'testing' | null) => addressReasons(host(codes, match), sts(mode)).map((r) => `${r.code}:${r.severity}`);
+  t.same(judged(['cert_self_signed'], true, 'enforce'), ['mta_sts_cert_invalid:critical']);
+  t.same(judged(['cert_self_signed'], true, 'testing'), ['mta_sts_cert_invalid:warning']);
+  t.same(judged(['starttls_not_offered'], true, 'enforce'), ['mta_sts_cert_invalid:critical']);
+  t.same(judged(['cert_self_signed'], null, null), [], 'no policy: opportunistic TLS, nothing to say for senders');
+  t.same(judged(['cert_self_signed'], false, 'enforce'), [], 'not covered: mta_sts_mx_mismatch says it');
+  t.same(judged(['connect_refused'], true, 'enforce'), ['mx_unreachable:critical']);
+
+  const mxFacts = { kind: 'explicit', rcode: 'NOERROR', dnssec: 'secure', hosts: [] } as never;
+  const found = (mode: 'enforce' | null, record: string, rpt: string) => ({ mx: mxFacts, mtaSts: { ...(sts(mode) as object), record: { status: record } }, tlsRpt: { status: rpt }, validating: true }) as never;
+  const messages = (expect: object, f: never) => expectationReasons(expect, f).map((r) => r.message);
+  t.same(messages({ mtaSts: 'enforce' }, found(null, 'absent', 'valid')), ['MTA-STS: expected enforce, found absent']);
+  t.same(messages({ mtaSts: 'absent' }, found(null, 'absent', 'valid')), []);
+  t.same(messages({ mtaSts: 'enforce' }, found(null, 'multiple', 'valid')), ['MTA-STS: expected enforce, found no policy (record multiple)']);
+  t.same(messages({ tlsRpt: true }, found(null, 'absent', 'absent')), ['TLS-RPT: expected a valid record, found absent']);
+  t.same(messages({ dane: true }, found(null, 'absent', 'valid')), ['DANE: expected on every MX, but there is no MX host']);
+});

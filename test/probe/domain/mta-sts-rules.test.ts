@@ -100,6 +100,8 @@ t.test('the _mta-sts record: exact v=STSv1, one record, an id of 1 to 32 alphanu
   t.match(judgeStsRecord(txt(['v=STSv1; id=bad-id'])), { status: 'invalid', problem: /id must be/ });
   t.match(judgeStsRecord(txt(['V=stsv1; id=abc'])), { status: 'invalid', problem: /does not start with exactly "v=STSv1" \(case/ }, 'wrong case: senders ignore it, the publisher is told');
   t.match(judgeStsRecord(txt([' v=STSv1; id=abc'])), { status: 'invalid' }, 'a leading space');
+  t.match(judgeStsRecord(txt(['v = STSv1; id=abc'])), { status: 'invalid' }, 'spaces around =');
+  t.match(judgeStsRecord(txt(['v=STSv10; id=abc'])), { status: 'absent' }, 'another version is not a near miss');
   t.same(judgeStsRecord(txt([], 'NXDOMAIN')), { rcode: 'NXDOMAIN', dnssec: 'insecure', raw: [], status: 'absent' });
   t.match(judgeStsRecord(txt(['v=spf1 -all'])), { status: 'absent' }, 'NODATA for this version');
   for (const rcode of ['SERVFAIL', 'TIMEOUT', 'REFUSED', 'ERROR']) {

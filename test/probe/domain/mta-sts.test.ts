@@ -6,8 +6,7 @@
 import type { ServerResponse } from 'node:http';
 import t from 'tap';
 import { checkMtaSts, mtaStsMxMatch, type MtaStsDeps } from '../../../src/probe/domain/mta-sts.js';
-import type { Canned } from '../../helpers/canned-dns.js';
-import { cannedDns } from '../../helpers/canned-dns.js';
+import { cannedDns, type Canned } from '../../helpers/canned-dns.js';
 import { mint, pki } from '../../helpers/certs.js';
 import { policyServer, type Handler, type PolicyServer } from '../../helpers/policy-server.js';
 
@@ -255,6 +254,12 @@ t.test('the policy host address: refused addresses are never contacted; unresolv
   });
   const next = await checkMtaSts('enforce.test', { dns, policyCa: lab.p.root.certPem, policyPort: main.port }, AbortSignal.timeout(5000));
   t.match(next.facts, { mode: 'enforce', fetch: { address: '127.0.0.2' } }, 'the second address served the policy; junk records ignored');
+
+  const v6 = await policyServer(t, '::1', [lab.leaf, lab.p.intermediate], { 'mta-sts.enforce.test': text(policy('testing')) });
+  const aaaa = cannedDns({ '_mta-sts.enforce.test': { TXT: { records: [RECORD] } }, 'mta-sts.enforce.test': { AAAA: { records: ['0:0:0:0:0:0:0:1'] } } });
+  const six = await checkMtaSts('enforce.test', { dns: aaaa, policyCa: lab.p.root.certPem, policyPort: v6.port }, AbortSignal.timeout(5000));
+  t.match(six.facts, { mode: 'testing', fetch: { address: '::1' } }, 'an IPv6-only policy host, its address in canonical form');
+  t.equal(v6.requests[0]?.host, 'mta-sts.enforce.test');
 });
 
 t.test('one deadline: a server that never answers is left at the deadline, its socket closed', async (t) => {

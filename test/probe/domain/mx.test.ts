@@ -24,12 +24,20 @@ interface Row {
 const rows: Row[] = [
   {
     name: 'explicit MX, sorted by preference then name',
-    zone: { [`${D} MX`]: { records: [mx(20, 'mx2.example.test.'), mx(10, 'MX1.Example.Test.'), mx(10, 'mx0.example.test')] }, ...host('mx1.example.test', '192.0.2.1', '2001:db8::1'), ...host('mx2.example.test', '192.0.2.2'), ...host('mx0.example.test', '192.0.2.3') },
+    zone: {
+      [`${D} MX`]: { records: [mx(20, 'mx2.example.test.'), mx(10, 'MX1.Example.Test.'), mx(10, 'mx0.example.test')] },
+      'mx1.example.test A': { records: [addr('192.0.2.1')], signatureExpires: '2027-01-02T00:00:00.000Z' },
+      'mx1.example.test AAAA': { records: [addr('2001:db8::1')], signatureExpires: '2027-01-01T00:00:00.000Z' },
+      ...host('mx2.example.test', '192.0.2.2'),
+      ...host('mx0.example.test', '192.0.2.3'),
+    },
     kind: 'explicit',
     hosts: ['mx0.example.test', 'mx1.example.test', 'mx2.example.test'],
     codes: [],
     check: (t, r) => {
       t.same(r.facts.hosts[1]!.addresses.map((a) => a.address), ['192.0.2.1', '2001:db8::1']);
+      t.equal(r.facts.hosts[1]!.signatureExpires, '2027-01-01T00:00:00.000Z', 'the earlier of A and AAAA');
+      t.equal(r.facts.hosts[2]!.signatureExpires, undefined);
       t.equal(r.facts.hosts[1]!.dnssec, 'secure');
       t.equal(r.facts.dnssec, 'secure');
     },
