@@ -97,6 +97,11 @@ t.test('/probe/domain: the DomainResult as JSON or metrics, the parsed target, a
   t.same(strictCalls[0]!.target.senders, ['rfc', 'exo'], 'every sender by default');
   t.equal(strictCalls[0]!.target.smtp, true);
   t.equal(strictCalls[0]!.timeoutMs, 60_000, 'default deadline: a minute, within maxTimeout');
+  await get(strict, '/probe/domain?domain=example.test', { 'x-prometheus-scrape-timeout-seconds': '10' });
+  t.ok(strictCalls[1]!.timeoutMs <= 9500 && strictCalls[1]!.timeoutMs > 9000, `scraped: half a second before Prometheus gives up (${strictCalls[1]!.timeoutMs})`);
+  const { calls: cappedCalls, app: short } = await app({ maxTimeoutMs: 5000 });
+  await get(short, '/probe/domain?domain=example.test&timeout=30');
+  t.ok(cappedCalls[0]!.timeoutMs <= 5000, 'capped by onDemand.maxTimeout');
 
   const m = await get(a, '/probe/domain?domain=broken.test&format=prometheus');
   t.equal(m.statusCode, 200);

@@ -3,6 +3,10 @@
  * (the value encodings the README documents and the alert rules read), the cache rendering the
  * same text as one registry, label clashes, and promtool's lint.
  */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import t from 'tap';
 import { addDomainMetrics, type DomainEntry } from '../../src/metrics/domain-metrics.js';
@@ -114,4 +118,15 @@ t.test('configured labels: a clash with ours is prefixed; the cache renders what
 t.test('promtool accepts the domain series', { skip: hasPromtool() || process.env.CI ? false : 'promtool not installed (CI installs it)' }, async (t) => {
   t.equal(promtoolCheckMetrics(await renderDomainMetrics(brokenDomain())), '');
   t.equal(promtoolCheckMetrics(await renderDomainMetrics(healthyDomain())), '');
+});
+
+t.test("the README's /probe/domain scrape job is a valid Prometheus config", { skip: hasPromtool() || process.env.CI ? false : 'promtool not installed (CI installs it)' }, async (t) => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const job = /### Domain metrics[^]*?```yaml\n([^]*?)```/.exec(readme)?.[1];
+  t.match(job, /metrics_path: \/probe\/domain/);
+  const dir = mkdtempSync(join(tmpdir(), 'stp-domain-job-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'prometheus.yml'), `scrape_configs:\n${job}`);
+  const r = spawnSync('promtool', ['check', 'config', join(dir, 'prometheus.yml')], { encoding: 'utf8' });
+  t.equal(r.status, 0, r.stdout + r.stderr);
 });
