@@ -2,8 +2,9 @@
  * Runs the configured targets on their cron schedules (timetable.ts), plus a first round at
  * start and at once for targets added by a reload. One run of a target at a time, a global
  * cap on probes running together, a stable per-target delay on scheduled runs to spread load,
- * and each probe under its own deadline. Results go to the store; nothing here knows HTTP or
- * metrics.
+ * and each probe under its own deadline. Mail domains (domain mode) share all of it with host
+ * targets: one namespace of names, one timetable, one cap. Results go to the store; nothing
+ * here knows HTTP or metrics.
  */
 import { createHash } from 'node:crypto';
 import type { ConfiguredDomain } from '../config/domains.js';
