@@ -26,13 +26,16 @@
  * SERVFAIL: unbound may not send a single packet (do-not-query-address covers every address),
  * so the internet resolver of /etc/resolv.conf is never asked and no root hint is used.
  *
+ * Where unbound or ldnsutils is missing, `dnsLabMissing()` says so: skip the test with that
+ * note, or fail when CI=true (as test/probe/dns/lab.test.ts does; .ci/run installs both).
+ *
  * Several labs may run at once (own temp dir, own port). unbound cannot listen on port 0: a
  * free port is picked (bind 0, read, close) and the start is retried if another process took it.
  * Closing kills unbound and removes the temp dir; a process exit does the same for any lab left.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,6 +47,16 @@ export type { LabZone, ZoneDnssec } from './dns-zones.js';
 
 export const UNBOUND = '/usr/sbin/unbound';
 const HOST = '127.0.0.1';
+
+/** Why the lab cannot run here (unbound or ldnsutils missing), or null when it can. */
+export function dnsLabMissing(): string | null {
+  if (!existsSync(UNBOUND)) return `${UNBOUND} is missing (Debian package unbound)`;
+  const path = (process.env.PATH ?? '').split(':');
+  for (const tool of ['ldns-keygen', 'ldns-signzone']) {
+    if (!path.some((d) => d && existsSync(join(d, tool)))) return `${tool} is missing (Debian package ldnsutils)`;
+  }
+  return null;
+}
 
 export interface DnsLabOptions {
   zones: LabZone[];
