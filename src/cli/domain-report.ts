@@ -3,6 +3,7 @@
  * in the order a sender meets them (MX, MTA-STS, DANE per MX, TLS-RPT) and one verdict line
  * per sender, with Exchange Online's code on its route.
  */
+import { matchText } from '../probe/dane/match.js';
 import type { AddressResult } from '../probe/types.js';
 import type { DomainReason, DomainResult, MxHost } from '../probe/domain/types.js';
 import { wrap } from './report.js';
@@ -70,11 +71,7 @@ function daneAddress(a: AddressResult): string[] {
   const d = a.dane;
   if (!d) return [`    ${a.address}: no DANE facts (${a.reasons.map((x) => x.code).join(', ') || 'not matched'})`];
   const out = [`    ${a.address} (SNI ${d.sni}): ${d.authenticated ? 'authenticated' : `NOT authenticated${d.problem ? `: ${d.problem}` : ''}`}`];
-  const tw = Math.max(0, ...d.matches.map((m) => m.record.text.length));
-  for (const m of d.matches) {
-    const what = m.matched ? `← ${m.against ?? `depth ${m.depth}`} [match]` : m.record.usability === 'unusable' ? `[unusable: ${m.record.unusableWhy ?? '?'}]` : '[no match]';
-    out.push(`      ${pad(m.record.text, tw)} ${what}${m.note ? ` (${m.note})` : ''}`);
-  }
+  for (const m of d.matches) out.push(`      ${matchText(m)}`);
   return out;
 }
 

@@ -26,13 +26,16 @@
  * SERVFAIL: unbound may not send a single packet (do-not-query-address covers every address),
  * so the internet resolver of /etc/resolv.conf is never asked and no root hint is used.
  *
+ * Where unbound or ldnsutils is missing, `dnsLabMissing()` says so: skip the test with that
+ * note, or fail when CI=true (as test/probe/dns/lab.test.ts does; .ci/run installs both).
+ *
  * Several labs may run at once (own temp dir, own port). unbound cannot listen on port 0: a
  * free port is picked (bind 0, read, close) and the start is retried if another process took it.
  * Closing kills unbound and removes the temp dir; a process exit does the same for any lab left.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,6 +47,16 @@ export type { LabZone, ZoneDnssec } from './dns-zones.js';
 
 export const UNBOUND = '/usr/sbin/unbound';
 const HOST = '127.0.0.1';
+
+/** Why the lab cannot run here (unbound or ldnsutils missing), or null when it can. */
+export function dnsLabMissing(): string | null {
+  if (!existsSync(UNBOUND)) return `${UNBOUND} is missing (Debian package unbound)`;
+  const path = (process.env.PATH ?? '').split(':');
+  for (const tool of ['ldns-keygen', 'ldns-signzone']) {
+    if (!path.some((d) => d && existsSync(join(d, tool)))) return `${tool} is missing (Debian package ldnsutils)`;
+  }
+  return null;
+}
 
 export interface DnsLabOptions {
   zones: LabZone[];
@@ -67,16 +80,47 @@ export interface DnsLab {
 const live = new Map<ChildProcess, string>();
 let exitHook = false;
 
+/** Kills the watchdog's process group: the shell, unbound and the reader. */
+function killGroup(child: ChildProcess): void {
+  try {
+    process.kill(-child.pid!, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
 function cleanAtExit(): void {
   if (exitHook) return;
   exitHook = true;
   process.on('exit', () => {
     for (const [child, dir] of live) {
-      child.kill('SIGKILL');
+      killGroup(child);
       rmSync(dir, { recursive: true, force: true });
     }
   });
 }
+
+/**
+ * unbound runs under a small shell watchdog that holds our pipe on its stdin: when the test
+ * process dies in any way (a tap timeout's signal included, where no exit hook runs), the pipe
+ * closes, `read` returns and unbound is killed, so no resolver outlives its test. A normal
+ * close ends the pipe the same way. The shell exits with unbound's status when unbound stops
+ * by itself (a port taken, a zone it cannot load). After a stop through the pipe it also removes
+ * the temp dir, which an exit by signal would leave behind.
+ */
+const WATCHDOG = [
+  'exec 3<&0',
+  '"$0" -d -c "$1" </dev/null &',
+  'u=$!',
+  '{ read _ <&3; kill $u 2>/dev/null; rm -rf "$2"; } &',
+  'r=$!',
+  'wait $u',
+  'code=$?',
+  // 0: stopped by the reader, let it finish removing the dir; else unbound failed on its own
+  // and the lab may retry in the same dir.
+  'if [ $code -eq 0 ]; then wait $r; else kill $r 2>/dev/null; fi',
+  'exit $code',
+].join('\n');
 
 function config(dir: string, port: number, zones: BuiltZone[], anchor: string, validating: boolean): string {
   const q = (s: string) => JSON.stringify(s);
@@ -136,7 +180,8 @@ function freePort(): Promise<number> {
 
 /** Starts unbound; resolves once it answers, rejects if it exits first (port taken, bad config). */
 async function launch(dir: string, conf: string, port: number): Promise<ChildProcess> {
-  const child = spawn(UNBOUND, ['-d', '-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // detached: its own process group, so that killGroup reaches unbound too.
+  const child = spawn('sh', ['-c', WATCHDOG, UNBOUND, conf, dir], { stdio: ['pipe', 'ignore', 'pipe'], detached: true });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {
     if (stderr.length < 8192) stderr += String(d);
@@ -163,7 +208,7 @@ async function launch(dir: string, conf: string, port: number): Promise<ChildPro
   try {
     await Promise.race([ready, exited]);
   } catch (e) {
-    child.kill('SIGKILL');
+    killGroup(child);
     throw e;
   }
   return child;
@@ -195,15 +240,15 @@ export async function startDnsLab(options: DnsLabOptions): Promise<DnsLab> {
   live.set(proc, dir);
   // A test that forgets close() must still end: the exit hook kills what is left.
   proc.unref();
-  (proc.stderr as unknown as { unref(): void }).unref();
+  for (const stream of [proc.stdin, proc.stderr]) (stream as unknown as { unref(): void }).unref();
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
       live.delete(proc);
       if (proc.exitCode === null && proc.signalCode === null) {
         const gone = new Promise((r) => proc.once('exit', r));
-        proc.kill('SIGTERM');
-        const timer = setTimeout(() => proc.kill('SIGKILL'), 1000);
+        proc.stdin!.end();
+        const timer = setTimeout(() => killGroup(proc), 2000);
         await gone;
         clearTimeout(timer);
       }

@@ -87,6 +87,14 @@ async function sign(dir: string, origin: string, key: string, text: string, vali
 /** `example.test.\tIN\tDS\t...` as written by ldns-keygen, as a line of the parent zone. */
 const dsLine = (ds: string) => ds.trim().split(/\s+/).filter((f) => f !== 'IN').join(' ').replace(/^(\S+) DS /, '$1 300 IN DS ');
 
+/** Promise.all that waits for every job: a failed one must not leave others writing into a dir being removed. */
+async function settled<T>(jobs: Array<Promise<T>>): Promise<T[]> {
+  const results = await Promise.allSettled(jobs);
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
 function checkOrigins(zones: LabZone[]): void {
   for (const z of zones) {
     if (!/^([a-z0-9_-]+\.)+test$/.test(z.origin)) throw new Error(`dns lab: origin ${JSON.stringify(z.origin)} must be a lowercase name under test (no trailing dot)`);
@@ -105,7 +113,7 @@ export async function buildZones(dir: string, zones: LabZone[]): Promise<{ zones
   const signed = (z: LabZone) => (z.dnssec ?? 'signed') !== 'unsigned';
   // Keys first, all at once: the parent needs the children's DS, not their signatures, so
   // every zone (parent included) is then signed in one parallel wave.
-  const [parentKey, ...keys] = await Promise.all([keygen(dir, 'test'), ...zones.map((z) => (signed(z) ? keygen(dir, z.origin) : null))]);
+  const [parentKey, ...keys] = await settled([keygen(dir, 'test'), ...zones.map((z) => (signed(z) ? keygen(dir, z.origin) : Promise.resolve(null)))]);
   const parentRecords = ['ns IN A 127.0.0.1'];
   for (const [i, z] of zones.entries()) {
     parentRecords.push(`${z.origin}. IN NS ns.test.`);
@@ -114,7 +122,7 @@ export async function buildZones(dir: string, zones: LabZone[]): Promise<{ zones
   const parentFile = join(dir, 'test.served');
   const anchor = join(dir, 'anchor.ds');
   const children = zones.map((z, i) => ({ origin: z.origin, file: join(dir, `${z.origin}.served`), zone: z, key: keys[i] }));
-  await Promise.all([
+  await settled([
     (async () => {
       const text = await sign(dir, 'test', parentKey!, zoneText('test', parentRecords), validityOf({ origin: 'test', records: [] }, now));
       await writeFile(parentFile, text);

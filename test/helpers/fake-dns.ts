@@ -1,74 +1,102 @@
 /**
- * An in-memory DnsClient for table-driven tests of domain mode: answers by `name TYPE`, NODATA
- * (secure) for anything not listed. The DNSSEC state is given per answer, as a validating
- * resolver would have set it.
+ * A scripted DNS server on loopback for client tests: UDP and TCP on the same port (port 0
+ * for UDP, then TCP on that number), each datagram or TCP connection handed to the test's
+ * script, which answers however it likes: right, wrong, garbage or not at all.
  */
-import type { DnsAnswer, DnsClient, DnsSecurity, RecordOf, RRType } from '../../src/probe/dns/types.js';
+import dgram from 'node:dgram';
+import net from 'node:net';
+import packet from 'dns-packet';
 
-export interface FakeAnswer {
-  rcode?: string;
-  security?: DnsSecurity;
-  records?: unknown[];
-  cnames?: string[];
-  ede?: Array<{ code: number; text?: string }>;
-  signatureExpires?: string;
+export type Decoded = packet.DecodedPacket;
+
+export interface FakeDns {
+  address: string;
+  port: number;
+  /** Queries received, in order, with the transport they came on. */
+  seen: Array<{ transport: 'udp' | 'tcp'; query: Decoded }>;
+  close(): Promise<void>;
 }
 
-export interface FakeDns extends DnsClient {
-  /** Every `name TYPE` asked, in order. */
-  asked: string[];
+export interface Scripts {
+  /** Return the datagrams to send back (none: stay silent). */
+  udp?: (query: Decoded) => Buffer[];
+  /** Write to the socket as you like; the server destroys it on close(). */
+  tcp?: (query: Decoded, socket: net.Socket) => void;
 }
 
-export function fakeDns(zone: Record<string, FakeAnswer>, fallback: FakeAnswer = { security: 'secure' }): FakeDns {
-  const asked: string[] = [];
+/** The reply a correct server would send; `over` changes any part of it. */
+export function reply(query: Decoded, over: Partial<packet.Packet> & { rcode?: string } = {}): Buffer {
+  const { rcode, ...rest } = over;
+  const rcodeBits = rcode ? ({ NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, REFUSED: 5 } as Record<string, number>)[rcode]! : 0;
+  return packet.encode({
+    type: 'response',
+    id: query.id,
+    questions: query.questions,
+    answers: [],
+    ...rest,
+    flags: (rest.flags ?? packet.RECURSION_DESIRED | packet.RECURSION_AVAILABLE) | rcodeBits,
+  });
+}
+
+/** Length-prefixed, as on TCP. */
+export const framed = (msg: Buffer, length = msg.length): Buffer => {
+  const p = Buffer.alloc(2);
+  p.writeUInt16BE(length);
+  return Buffer.concat([p, msg]);
+};
+
+async function bindPair(): Promise<{ udp: dgram.Socket; tcp: net.Server }> {
+  for (let attempt = 0; ; attempt++) {
+    const udp = dgram.createSocket('udp4');
+    await new Promise<void>((resolve, reject) => udp.once('error', reject).bind(0, '127.0.0.1', () => resolve()));
+    const tcp = net.createServer();
+    try {
+      await new Promise<void>((resolve, reject) => tcp.once('error', reject).listen(udp.address().port, '127.0.0.1', () => resolve()));
+      return { udp, tcp };
+    } catch (e) {
+      udp.close();
+      if (attempt > 5) throw e;
+    }
+  }
+}
+
+export async function fakeDns(scripts: Scripts): Promise<FakeDns> {
+  const { udp, tcp } = await bindPair();
+  const seen: FakeDns['seen'] = [];
+  const sockets = new Set<net.Socket>();
+  udp.on('message', (msg, rinfo) => {
+    const query = packet.decode(msg);
+    seen.push({ transport: 'udp', query });
+    for (const out of scripts.udp?.(query) ?? []) udp.send(out, rinfo.port, rinfo.address);
+  });
+  tcp.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    let buf = Buffer.alloc(0);
+    socket.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      if (buf.length < 2 || buf.length < 2 + buf.readUInt16BE(0)) return;
+      const query = packet.decode(buf.subarray(2, 2 + buf.readUInt16BE(0)));
+      buf = Buffer.alloc(0);
+      seen.push({ transport: 'tcp', query });
+      if (scripts.tcp) scripts.tcp(query, socket);
+      else socket.destroy();
+    });
+  });
   return {
-    server: '127.0.0.1:53',
-    asked,
-    async query<T extends RRType>(name: string, type: T): Promise<DnsAnswer<T>> {
-      const key = `${name} ${type}`;
-      asked.push(key);
-      const a = zone[key] ?? fallback;
-      const security = a.security ?? 'secure';
-      return {
-        name,
-        type,
-        rcode: a.rcode ?? 'NOERROR',
-        ad: security === 'secure',
-        security,
-        ede: a.ede ?? [],
-        records: (a.records ?? []) as RecordOf[T][],
-        cnames: a.cnames ?? [],
-        ...(a.signatureExpires ? { signatureExpires: a.signatureExpires } : {}),
-        server: '127.0.0.1:53',
-      };
+    address: '127.0.0.1',
+    port: udp.address().port,
+    seen,
+    async close() {
+      for (const s of sockets) s.destroy();
+      await Promise.all([new Promise((r) => udp.close(() => r(undefined))), new Promise((r) => tcp.close(() => r(undefined)))]);
     },
   };
 }
 
-export const mx = (preference: number, exchange: string) => ({ preference, exchange });
-export const addr = (address: string) => ({ address });
-
-/**
- * A fake resolver from zone-file lines (`owner TYPE rdata`, absolute names, no TTL or class):
- * the same text the DNSSEC lab signs, so that a case reads the same in both. Every answer is
- * `security` (secure by default); names not listed are NODATA.
- */
-export function zoneDns(text: string, security: DnsSecurity = 'secure'): FakeDns {
-  const zone: Record<string, FakeAnswer> = {};
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (!line || line.startsWith(';')) continue;
-    const [owner, type, ...rest] = line.split(/\s+/) as [string, string, ...string[]];
-    const data = line.slice(line.indexOf(type) + type.length).trim();
-    const key = `${owner.toLowerCase().replace(/\.$/, '')} ${type}`;
-    const entry = (zone[key] ??= { security, records: [] });
-    const records = entry.records!;
-    if (type === 'A' || type === 'AAAA') records.push({ address: rest[0] });
-    else if (type === 'MX') records.push({ preference: Number(rest[0]), exchange: rest[1]!.replace(/\.$/, '') });
-    else if (type === 'TXT') records.push({ text: [...data.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]).join('') });
-    else if (type === 'TLSA') records.push({ usage: Number(rest[0]), selector: Number(rest[1]), matchingType: Number(rest[2]), data: rest.slice(3).join('').toLowerCase() });
-    else throw new Error(`zoneDns: type ${type} not supported`);
-  }
-  zone['test SOA'] = { security, records: [{ mname: 'ns.test' }] };
-  return fakeDns(zone, { security });
+/** UDP sockets or TCP connections this process holds open right now. */
+export function openSockets(kind: 'udp' | 'tcp'): number {
+  const names = kind === 'udp' ? ['UDPWrap'] : ['TCPSocketWrap', 'TCPWrap'];
+  return process.getActiveResourcesInfo().filter((r) => names.includes(r)).length;
 }

@@ -6,7 +6,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import t from 'tap';
 import { daneReasons, rolloverReasons } from '../../src/probe/dane/dane-reasons.js';
-import { daneFacts, daneWithoutTls, spkiOf } from '../../src/probe/dane/match.js';
+import { daneFacts, daneWithoutTls, matchText, spkiOf } from '../../src/probe/dane/match.js';
 import { hasRollover, tlsaFacts } from '../../src/probe/dane/tlsa.js';
 import type { DaneAddressFacts } from '../../src/probe/dane/types.js';
 import type { TlsaRecord } from '../../src/probe/dns/types.js';
@@ -134,4 +134,12 @@ t.test('daneFacts: IP literals and bad names are no reference identifiers', asyn
   const d = daneFacts([r(3, 1, 1, digest)], [new X509Certificate(leaf.certPem)], 'other.example', new Date(), { names: ['192.0.2.1', 'a..b', 'MAIL.example.com.'] });
   t.equal(d.authenticated, true);
   t.equal(d.leafNamesMatch, true, 'the MX host name, in any case and with its trailing dot, is a reference identifier');
+});
+
+t.test('matchText: one line per record for the human report', async (t) => {
+  const record = tlsaFacts(r(3, 1, 1, SHA256_TEST));
+  t.equal(matchText({ record, matched: true, depth: 0, against: 'leaf SPKI' }), '3 1 1 9f86d081884c… ← leaf SPKI [match]');
+  t.equal(matchText({ record, matched: false, depth: null, against: null }), '3 1 1 9f86d081884c… [no match]');
+  t.equal(matchText({ record, matched: false, depth: null, against: null, note: 'not used' }), '3 1 1 9f86d081884c… [no match] (not used)');
+  t.equal(matchText({ record: tlsaFacts(r(1, 1, 1, SHA256_TEST)), matched: false, depth: null, against: null }), '1 1 1 9f86d081884c… [unusable: pkix-ee]');
 });

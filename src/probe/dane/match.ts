@@ -309,3 +309,11 @@ export function daneWithoutTls(records: readonly TlsaRecord[], sni: string, why:
     failure: 'no-tls',
   };
 }
+
+/** One line of the human report: `3 1 1 9f86d081884c… ← leaf SPKI [match]`. */
+export function matchText(m: TlsaMatch): string {
+  const note = m.note ? ` (${m.note})` : '';
+  if (m.record.usability !== 'usable') return `${m.record.text} [unusable: ${m.record.unusableWhy}]`;
+  if (m.matched) return `${m.record.text} ← ${m.against} [match]${note}`;
+  return `${m.record.text} [no match]${note}`;
+}

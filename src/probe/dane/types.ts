@@ -23,7 +23,10 @@ export interface TlsaRecordFacts extends TlsaRecord {
 export interface TlsaMatch {
   record: TlsaRecordFacts;
   matched: boolean;
-  /** The certificate it matched: 0 = leaf, n = n-th certificate of the sent chain; null when none. */
+  /**
+   * The certificate it matched: 0 = leaf, n = n-th certificate of the sent chain; null when none,
+   * or when a 2 0 0 / 2 1 0 record carries an issuer the server did not send.
+   */
   depth: number | null;
   /** 'leaf certificate', 'leaf SPKI', 'chain[1] SPKI'...; null when none. */
   against: string | null;

@@ -10,7 +10,7 @@ import { probeDomain } from '../../../src/probe/domain/domain.js';
 import type { DomainTarget } from '../../../src/probe/domain/types.js';
 import { keyPair, pki, type Minted, type Pki } from '../../helpers/certs.js';
 import { fakeSmtp, type FakeSmtp } from '../../helpers/fake-smtp.js';
-import { addr, fakeDns, mx, type FakeAnswer } from '../../helpers/fake-dns.js';
+import { addr, answeringDns, mx, type Answer } from '../../helpers/dns-answers.js';
 
 const D = 'example.test';
 let ca: Pki;
@@ -46,7 +46,7 @@ function target(port: number, over: Partial<DomainTarget> = {}): DomainTarget {
 }
 
 /** Two MX hosts at 127.0.0.2 and .3, all signed, with MTA-STS and TLS-RPT absent unless given. */
-function zone(extra: Record<string, FakeAnswer> = {}): Record<string, FakeAnswer> {
+function zone(extra: Record<string, Answer> = {}): Record<string, Answer> {
   return {
     'test SOA': { records: [{ mname: 'ns.test' }] },
     [`${D} MX`]: { records: [mx(10, 'mx1.example.test'), mx(20, 'mx2.example.test')] },
@@ -63,7 +63,7 @@ const codes = (r: { reasons: Array<{ code: string; mx?: string; severity: string
 t.test('DANE-EE on mx1 matches, mx2 has no TLSA: delivered; the served chain matched per address', async (t) => {
   const s = await servers([mx1Cert, mx2Cert]);
   t.teardown(() => Promise.all(s.map((x) => x.close())));
-  const dns = fakeDns(zone({ '_25._tcp.mx1.example.test TLSA': { records: [eeRecord(mx1Cert), eeRecord(other)] }, '_25._tcp.mx2.example.test TLSA': { rcode: 'NXDOMAIN' } }));
+  const dns = answeringDns(zone({ '_25._tcp.mx1.example.test TLSA': { records: [eeRecord(mx1Cert), eeRecord(other)] }, '_25._tcp.mx2.example.test TLSA': { rcode: 'NXDOMAIN' } }));
   const r = await probeDomain(target(s[0]!.port), { dns, timeoutMs: 10_000 });
   t.equal(r.status, 'ok', JSON.stringify(r.reasons));
   t.same(codes(r), []);
@@ -84,14 +84,14 @@ t.test('DANE mismatch on the only usable MX: blocked, critical; absorbed by mx2:
   const s = await servers([mx1Cert, mx2Cert]);
   t.teardown(() => Promise.all(s.map((x) => x.close())));
   const only = await probeDomain(target(s[0]!.port), {
-    dns: fakeDns(zone({ [`${D} MX`]: { records: [mx(10, 'mx1.example.test')] }, '_25._tcp.mx1.example.test TLSA': { records: [eeRecord(other)] } })),
+    dns: answeringDns(zone({ [`${D} MX`]: { records: [mx(10, 'mx1.example.test')] }, '_25._tcp.mx1.example.test TLSA': { records: [eeRecord(other)] } })),
     timeoutMs: 10_000,
   });
   t.equal(only.status, 'critical');
   t.same(codes(only), ['dane_no_rollover@mx1.example.test:warning', 'dane_tlsa_mismatch@mx1.example.test:critical']);
   t.same(only.senders.map((x) => [x.verdict, x.code]), [['blocked', undefined], ['blocked', '4.7.323 tlsa-invalid']]);
 
-  const two = await probeDomain(target(s[0]!.port), { dns: fakeDns(zone({ '_25._tcp.mx1.example.test TLSA': { records: [eeRecord(other)] } })), timeoutMs: 10_000 });
+  const two = await probeDomain(target(s[0]!.port), { dns: answeringDns(zone({ '_25._tcp.mx1.example.test TLSA': { records: [eeRecord(other)] } })), timeoutMs: 10_000 });
   t.equal(two.status, 'warning');
   t.same(codes(two), ['dane_no_rollover@mx1.example.test:warning', 'dane_tlsa_mismatch@mx1.example.test:warning']);
   t.same(two.senders.map((x) => [x.verdict, x.usableMx]), [['delayed', ['mx2.example.test']], ['delayed', ['mx2.example.test']]]);
@@ -100,7 +100,7 @@ t.test('DANE mismatch on the only usable MX: blocked, critical; absorbed by mx2:
 t.test('TLSA looked up only for hosts with secure addresses; insecure MX with secure TLSA: RFC and Exchange Online differ', async (t) => {
   const s = await servers([mx1Cert, mx2Cert]);
   t.teardown(() => Promise.all(s.map((x) => x.close())));
-  const dns = fakeDns(
+  const dns = answeringDns(
     zone({
       [`${D} MX`]: { records: [mx(10, 'mx1.example.test'), mx(20, 'mx2.example.test')], security: 'insecure' },
       'mx2.example.test A': { records: [addr('127.0.0.3')], security: 'insecure' },
@@ -122,7 +122,7 @@ t.test('a resolver that does not validate: unknown, no TLSA asked, no DNSSEC sta
   const s = await servers([mx1Cert, mx2Cert]);
   t.teardown(() => Promise.all(s.map((x) => x.close())));
   const insecure = Object.fromEntries(Object.entries(zone()).map(([k, v]) => [k, { ...v, security: 'insecure' as const }]));
-  const r = await probeDomain(target(s[0]!.port), { dns: fakeDns(insecure, { security: 'insecure' }), timeoutMs: 10_000 });
+  const r = await probeDomain(target(s[0]!.port), { dns: answeringDns(insecure, { security: 'insecure' }), timeoutMs: 10_000 });
   t.equal(r.status, 'unknown');
   t.equal(r.resolver.validating, false);
   t.same(codes(r), ['resolver_not_validating:unknown']);
@@ -133,10 +133,10 @@ t.test('a resolver that does not validate: unknown, no TLSA asked, no DNSSEC sta
 t.test('refused addresses are never connected to; --no-smtp connects nowhere', async (t) => {
   const s = await servers([mx1Cert, mx2Cert]);
   t.teardown(() => Promise.all(s.map((x) => x.close())));
-  const r = await probeDomain(target(s[0]!.port), { dns: fakeDns(zone()), timeoutMs: 10_000, refuse: (a) => (a === '127.0.0.2' ? 'loopback' : null) });
+  const r = await probeDomain(target(s[0]!.port), { dns: answeringDns(zone()), timeoutMs: 10_000, refuse: (a) => (a === '127.0.0.2' ? 'loopback' : null) });
   t.same(r.mx.hosts.map((h) => h.addresses.map((a) => [a.address, a.refused ?? null, a.probe ? a.probe.status : null])), [[['127.0.0.2', 'loopback', null]], [['127.0.0.3', null, 'ok']]]);
   t.equal(s[0]!.accepted(), 0);
-  const none = await probeDomain(target(s[0]!.port, { smtp: false }), { dns: fakeDns(zone()), timeoutMs: 10_000 });
+  const none = await probeDomain(target(s[0]!.port, { smtp: false }), { dns: answeringDns(zone()), timeoutMs: 10_000 });
   t.same(none.mx.hosts.flatMap((h) => h.addresses.map((a) => a.probe)), [null, null]);
   t.equal(s[0]!.accepted() + s[1]!.accepted(), 1);
 });
@@ -145,7 +145,7 @@ t.test('one deadline for everything: a silent MX ends as mx_unreachable within i
   const silent = await fakeSmtp({ host: '127.0.0.2', greeting: null });
   t.teardown(() => silent.close());
   const started = Date.now();
-  const r = await probeDomain(target(silent.port), { dns: fakeDns(zone({ [`${D} MX`]: { records: [mx(10, 'mx1.example.test')] } })), timeoutMs: 400 });
+  const r = await probeDomain(target(silent.port), { dns: answeringDns(zone({ [`${D} MX`]: { records: [mx(10, 'mx1.example.test')] } })), timeoutMs: 400 });
   t.ok(Date.now() - started < 3000, 'returned at the deadline');
   t.same(codes(r), ['mx_unreachable@mx1.example.test:critical']);
   t.equal(r.senders[1]!.code, '450 4.4.315 Connection timed out');
@@ -166,12 +166,12 @@ t.test('DANE makes STARTTLS mandatory: a server without it is dane_starttls_miss
   const { withoutStarttls, DEFAULT_EHLO } = await import('../../helpers/fake-smtp.js');
   const plain = await fakeSmtp({ host: '127.0.0.2', ehlo: withoutStarttls(DEFAULT_EHLO) });
   t.teardown(() => plain.close());
-  const dns = fakeDns(zone({ [`${D} MX`]: { records: [mx(10, 'mx1.example.test')] }, '_25._tcp.mx1.example.test TLSA': { records: [eeRecord(mx1Cert), eeRecord(other)] } }));
+  const dns = answeringDns(zone({ [`${D} MX`]: { records: [mx(10, 'mx1.example.test')] }, '_25._tcp.mx1.example.test TLSA': { records: [eeRecord(mx1Cert), eeRecord(other)] } }));
   const r = await probeDomain(target(plain.port), { dns, timeoutMs: 10_000 });
   t.same(codes(r), ['dane_starttls_missing@mx1.example.test:critical']);
   t.same(r.senders.map((s) => [s.verdict, s.code ?? null]), [['blocked', null], ['blocked', '4.7.321 starttls-not-supported']]);
   // Without TLSA the same server takes mail in clear from both senders.
-  const noDane = await probeDomain(target(plain.port), { dns: fakeDns(zone({ [`${D} MX`]: { records: [mx(10, 'mx1.example.test')] } })), timeoutMs: 10_000 });
+  const noDane = await probeDomain(target(plain.port), { dns: answeringDns(zone({ [`${D} MX`]: { records: [mx(10, 'mx1.example.test')] } })), timeoutMs: 10_000 });
   t.same(codes(noDane), []);
   t.same(noDane.senders.map((s) => s.verdict), ['deliver', 'deliver']);
 });

@@ -4,17 +4,17 @@
  */
 import t, { type Test } from 'tap';
 import { lookupMx, MAX_MX_HOSTS } from '../../../src/probe/domain/mx.js';
-import { addr, fakeDns, mx, type FakeAnswer } from '../../helpers/fake-dns.js';
+import { addr, answeringDns, mx, type Answer } from '../../helpers/dns-answers.js';
 
 const D = 'example.test';
-const host = (name: string, ...addresses: string[]): Record<string, FakeAnswer> => ({
+const host = (name: string, ...addresses: string[]): Record<string, Answer> => ({
   [`${name} A`]: { records: addresses.filter((a) => !a.includes(':')).map(addr) },
   [`${name} AAAA`]: { records: addresses.filter((a) => a.includes(':')).map(addr) },
 });
 
 interface Row {
   name: string;
-  zone: Record<string, FakeAnswer>;
+  zone: Record<string, Answer>;
   kind: string;
   hosts: string[];
   codes: string[];
@@ -122,7 +122,7 @@ const rows: Row[] = [
 
 for (const row of rows) {
   t.test(row.name, async (t) => {
-    const r = await lookupMx(D, fakeDns(row.zone), AbortSignal.timeout(5000));
+    const r = await lookupMx(D, answeringDns(row.zone), AbortSignal.timeout(5000));
     t.equal(r.facts.kind, row.kind, 'kind');
     t.same(r.facts.hosts.map((h) => h.host), row.hosts, 'hosts');
     t.same(r.reasons.map((x) => x.code), row.codes, 'reason codes');
@@ -131,7 +131,7 @@ for (const row of rows) {
 }
 
 t.test('a failed MX lookup asks nothing more (no implicit MX from a SERVFAIL)', async (t) => {
-  const dns = fakeDns({ [`${D} MX`]: { rcode: 'SERVFAIL', security: 'indeterminate' } });
+  const dns = answeringDns({ [`${D} MX`]: { rcode: 'SERVFAIL', security: 'indeterminate' } });
   await lookupMx(D, dns, AbortSignal.timeout(5000));
   t.same(dns.asked, [`${D} MX`]);
 });
