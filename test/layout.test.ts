@@ -61,4 +61,9 @@ t.test('check loads only the probe engine', async (t) => {
   const { files, packages } = staticClosure(join(src, 'cli', 'check.ts'));
   for (const p of packages) t.notMatch(p, SERVICE_PACKAGES, `check pulls in ${p}`);
   t.ok([...files].some((f) => f.includes(join('src', 'probe'))), 'the closure was walked');
+  // Domain mode (DNS client, MTA-STS, orchestration) is loaded by `domain` only.
+  for (const dir of [join('src', 'probe', 'domain'), join('src', 'probe', 'dns', 'client'), join('src', 'cli', 'domain')]) {
+    t.notOk([...files].some((f) => f.includes(dir)), `check does not load ${dir}`);
+  }
+  t.ok(staticClosure(join(src, 'cli', 'domain.ts')).files.has(join(src, 'probe', 'domain', 'domain.ts')), 'the domain command does');
 });

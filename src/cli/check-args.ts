@@ -73,15 +73,30 @@ function ipFamily(text: string): 4 | 6 {
   throw new UsageError(`--family: must be 4 or 6 (got "${text}")`);
 }
 
-function readCa(file: string): string {
+/** A PEM trust store named by an option (`ca`, `policy-ca`). */
+export function readCa(file: string, option = 'ca'): string {
   let text: string;
   try {
     text = readCaFile(file);
   } catch (e) {
-    throw new UsageError(`--ca: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new UsageError(`--${option}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-  if (splitPem(text).length === 0) throw new UsageError(`--ca: ${file} holds no PEM certificate`);
+  if (splitPem(text).length === 0) throw new UsageError(`--${option}: ${file} holds no PEM certificate`);
   return text;
+}
+
+/** node:util parseArgs' error, said as one line naming the option. */
+export function argsError(e: unknown): UsageError {
+  const message = (e as Error).message;
+  const unknown = /Unknown option '([^']+)'/.exec(message);
+  const ambiguous = /Option '(--[\w-]+)' argument is ambiguous/.exec(message);
+  return new UsageError(
+    unknown
+      ? `unknown option ${unknown[1]} (see --help)`
+      : ambiguous
+        ? `${ambiguous[1]}: the value looks like an option; write ${ambiguous[1]}=VALUE`
+        : message.split('\n')[0]!,
+  );
 }
 
 /** Returns null when help was asked for. */
@@ -113,16 +128,7 @@ export function parseCheckArgs(argv: string[]): CheckOptions | null {
       },
     });
   } catch (e) {
-    const message = (e as Error).message;
-    const unknown = /Unknown option '([^']+)'/.exec(message);
-    const ambiguous = /Option '(--[\w-]+)' argument is ambiguous/.exec(message);
-    throw new UsageError(
-      unknown
-        ? `unknown option ${unknown[1]} (see --help)`
-        : ambiguous
-          ? `${ambiguous[1]}: the value looks like an option; write ${ambiguous[1]}=VALUE`
-          : message.split('\n')[0]!,
-    );
+    throw argsError(e);
   }
   const { values: v, positionals } = parsed;
   if (v.help) return null;

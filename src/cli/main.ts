@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * The command line: `check` (one probe) and `serve` (the service). Each subcommand is
- * imported only when used, so `check` never loads the HTTP server or metrics.
+ * The command line: `check` (one probe), `domain` (one mail domain), `serve` (the service).
+ * Each subcommand is imported only when used, so `check` never loads the HTTP server, metrics
+ * or domain mode.
  */
 import module from 'node:module';
 import { version } from '../version.js';
@@ -13,11 +14,13 @@ module.enableCompileCache?.();
 const USAGE = `Usage: smtp-tls-probe <command> [options]
 
 Commands:
-  check HOST   probe one host now and report (smtp-tls-probe check --help)
-  serve        run the service: scheduled probes, HTTP API, Prometheus metrics
-               (smtp-tls-probe serve --help)
-  demo         the Exchange hybrid case on loopback, with the service probing it
-               (smtp-tls-probe demo --help)
+  check HOST     probe one host now and report (smtp-tls-probe check --help)
+  domain DOMAIN  judge mail delivery to a domain: MX, MTA-STS, DANE, TLS-RPT, one
+                 verdict per sender (smtp-tls-probe domain --help)
+  serve          run the service: scheduled probes, HTTP API, Prometheus metrics
+                 (smtp-tls-probe serve --help)
+  demo           the Exchange hybrid case on loopback, with the service probing it
+                 (smtp-tls-probe demo --help)
 
 Options:
   -h, --help     show this help
@@ -35,6 +38,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'check':
       return (await import('./check.js')).runCheck(rest, io);
+    case 'domain':
+      return (await import('./domain.js')).runDomain(rest, io);
     case 'serve':
       return (await import('./serve.js')).runServe(rest, io);
     case 'demo':
@@ -49,7 +54,7 @@ async function main(argv: string[]): Promise<number> {
       io.stdout(USAGE);
       return command === undefined ? 3 : 0;
     default:
-      io.stderr(`smtp-tls-probe: unknown command "${command}" (try: check, serve, demo, --help)\n`);
+      io.stderr(`smtp-tls-probe: unknown command "${command}" (try: check, domain, serve, demo, --help)\n`);
       return 3;
   }
 }

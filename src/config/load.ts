@@ -10,6 +10,7 @@ import { splitPem } from '../probe/cert/trust-store.js';
 import { parseServerName } from '../probe/host.js';
 import { makeTarget, TARGET_DEFAULTS } from '../probe/probe-target.js';
 import type { ProbeTarget } from '../probe/types.js';
+import { buildDomains, parseResolver, type ConfiguredDomain, type ResolverAddress } from './domains.js';
 import { buildModules, TLS_VERSIONS, type ProbeModule } from './modules.js';
 import { type AddressClass, type RawConfig, type RawTarget } from './schema.js';
 import { readCaFile } from './read-file.js';
@@ -54,6 +55,10 @@ export interface Config {
   jitterMs: number | null;
   historySize: number;
   targets: ConfiguredTarget[];
+  /** Mail domains checked on schedule (domain mode). */
+  domains: ConfiguredDomain[];
+  /** The validating resolver of domain checks; null: the first nameserver of /etc/resolv.conf, read when used. */
+  dns: { resolver: ResolverAddress | null };
   onDemand: OnDemandPolicy;
   http: {
     /** Lowercased, without a final dot. */
@@ -173,7 +178,7 @@ function build(raw: RawConfig, source: string, options: ParseOptions): Config {
   const defaultCa = defaults.caFile !== undefined ? readCa(defaults.caFile, 'defaults.caFile') : undefined;
   const modules = buildModules(raw.modules, readCa, problems);
 
-  const names = new Map<string, number>();
+  const names = new Map<string, string>();
   const targets: ConfiguredTarget[] = [];
   (raw.targets ?? []).forEach((t: RawTarget, i) => {
     const at = `targets[${i}]`;
@@ -187,9 +192,9 @@ function build(raw: RawConfig, source: string, options: ParseOptions): Config {
     const name = t.name ?? (port === 25 ? t.host : `${t.host}:${port}`);
     const first = names.get(name);
     if (first !== undefined) {
-      problems.push(`${at}.name: "${name}" is already used by targets[${first}]; give one of them a distinct name`);
+      problems.push(`${at}.name: "${name}" is already used by ${first}; give one of them a distinct name`);
     } else {
-      names.set(name, i);
+      names.set(name, at);
     }
     const schedule = t.schedule ?? defaults.schedule ?? DEFAULTS.schedule;
     if (t.schedule !== undefined && !cron.validate(t.schedule)) {
@@ -234,6 +239,19 @@ function build(raw: RawConfig, source: string, options: ParseOptions): Config {
     });
   });
 
+  const domains = buildDomains(
+    raw.domains,
+    { ...defaults, schedule: defaults.schedule ?? DEFAULTS.schedule },
+    defaultCa,
+    readCa,
+    names,
+    problems,
+  );
+  const resolver = raw.dns?.resolver === undefined ? null : parseResolver(raw.dns.resolver);
+  if (raw.dns?.resolver !== undefined && !resolver) {
+    problems.push(`dns.resolver: must be an IP address with an optional port: IP, IP:PORT or [IPv6]:PORT (got ${JSON.stringify(raw.dns.resolver)})`);
+  }
+
   const od = raw.onDemand ?? {};
   const token = options.env?.SMTP_TLS_PROBE_TOKEN || od.token || null;
   if (options.env?.SMTP_TLS_PROBE_TOKEN && options.env.SMTP_TLS_PROBE_TOKEN.length < 16) {
@@ -249,6 +267,8 @@ function build(raw: RawConfig, source: string, options: ParseOptions): Config {
     jitterMs: raw.jitter === undefined ? null : Math.round(raw.jitter * 1000),
     historySize: raw.history ?? DEFAULTS.history,
     targets,
+    domains,
+    dns: { resolver },
     onDemand: {
       enabled: od.enabled ?? DEFAULTS.onDemand.enabled,
       ports: od.ports ?? [...DEFAULTS.onDemand.ports],

@@ -36,6 +36,7 @@ function describe(error: ValueError): string {
     .replace(/^Expected required property$/, 'is required')
     .replace(/^Expected array length to be greater or equal to (\d+)$/, 'must have at least $1 item(s)')
     .replace(/^Expected array length to be less or equal to (\d+)$/, 'must have at most $1 item(s)')
+    .replace(/^Expected array elements to be unique$/, 'must not list an item twice')
     .replace(/^Expected string length greater or equal to (\d+)$/, 'must be at least $1 characters')
     .replace(/^Expected string length less or equal to (\d+)$/, 'must be at most $1 characters')
     .replace(/^Expected string to match '(.*)'$/, 'has characters that are not allowed (must match $1)')

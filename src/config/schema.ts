@@ -3,6 +3,7 @@
  * defaults live here and are documented in config/probe.yaml and the README.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { DnsSchema, DomainSchema, TARGET_NAME } from './domains.js';
 import { MODULE_NAME, ModulesSchema } from './modules.js';
 
 const Port = Type.Integer({ minimum: 1, maximum: 65535 });
@@ -32,7 +33,7 @@ export const DefaultsSchema = Type.Object(TargetSettings, { additionalProperties
 export const TargetSchema = Type.Object(
   {
     ...TargetSettings,
-    name: Type.Optional(Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9._:-]+$' })),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 100, pattern: TARGET_NAME })),
     host: Name,
     expect: Type.Optional(Type.Array(Name, { minItems: 1, maxItems: 20 })),
     /** false: send no SNI. */
@@ -125,6 +126,9 @@ export const ConfigSchema = Type.Object(
     /** Probe profiles for `module=` on /probe and targets' `module:` (built-ins: modules.ts). */
     modules: Type.Optional(ModulesSchema),
     targets: Type.Optional(Type.Array(TargetSchema, { maxItems: 10000 })),
+    /** Mail domains checked the way senders check them (MX, MTA-STS, DANE, TLS-RPT): domains.ts. */
+    domains: Type.Optional(Type.Array(DomainSchema, { maxItems: 1000 })),
+    dns: Type.Optional(DnsSchema),
     onDemand: Type.Optional(OnDemandSchema),
     http: Type.Optional(HttpSchema),
     storage: Type.Optional(StorageSchema),

@@ -7,7 +7,8 @@ import swagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { OnDemandPolicy } from '../config/load.js';
 import type { Resolver } from '../probe/index.js';
-import type { OnDemandProbe } from './on-demand.js';
+import type { DomainProbeFn } from '../scheduler/scheduler.js';
+import { OnDemandSlots, type OnDemandProbe } from './on-demand.js';
 import type { ResultsStore } from '../store/results-store.js';
 import { bearerMatches, rateLimitKey } from './auth.js';
 import { ApiError, clientErrorHandler, frameworkErrors, registerErrorHandling } from './errors.js';
@@ -16,6 +17,8 @@ import { QuietScrapeLogs, serializeRequest } from './request-log.js';
 import { healthRoutes, type HealthReport } from './routes/health.js';
 import { pageRoutes } from './routes/page.js';
 import { countOnce, probeRoute, type ProbeMetricsView } from './routes/probe.js';
+import { probeDomainRoute } from './routes/probe-domain.js';
+import type { DomainResult } from '../probe/domain/types.js';
 import { resultsRoutes, type TargetsView } from './routes/results.js';
 import { sdRoute } from './routes/sd.js';
 import { SECURITY_HEADERS } from './security-headers.js';
@@ -28,6 +31,8 @@ export interface AppDeps {
   /** The on-demand probe: takes only a target checked by the policy. */
   probe: OnDemandProbe;
   resolver: Resolver;
+  /** The domain check of GET /probe/domain (absent: the route answers 503). */
+  probeDomain?: DomainProbeFn;
   policy: () => OnDemandPolicy;
   health: () => HealthReport;
   notReady: () => string | null;
@@ -37,12 +42,17 @@ export interface AppDeps {
   metrics: ProbeMetricsView & {
     /** The scheduled results and service metrics, for GET /metrics. */
     render(): Promise<string>;
+    /** One on-demand domain check as metrics (default: renderDomainMetrics). */
+    renderDomain?(result: DomainResult): Promise<string>;
   };
   /** Stops /probe with the service (default: one of its own, never drained). */
   drain?: OnDemandDrain;
   /** http.allowedHosts (default none). */
   allowedHosts?: () => readonly string[];
 }
+
+/** The routes whose requests smtp_tls_on_demand_requests_total counts. */
+const ON_DEMAND_PATHS = new Set(['/probe', '/probe/domain']);
 
 const UNHANDLED_OUTCOMES: Record<number, string> = { 400: 'bad_parameter', 405: 'method_not_allowed', 429: 'rate_limited', 503: 'shutting_down' };
 
@@ -99,10 +109,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // What never reached the route's handler (a parameter refused by the schema, a 503 Fastify
   // answers itself while closing, HEAD) is counted here, by the code its status stands for.
   app.addHook('onResponse', async (request, reply) => {
-    if (request.url.split('?')[0] !== '/probe') return;
+    if (!ON_DEMAND_PATHS.has(request.url.split('?')[0]!)) return;
     countOnce(request, UNHANDLED_OUTCOMES[reply.statusCode] ?? `status_${reply.statusCode}`, deps.metrics);
   });
-  probeRoute(app, { ...deps, drain: deps.drain ?? new OnDemandDrain(), allowedHosts: deps.allowedHosts ?? (() => []) });
+  const onDemand = { drain: deps.drain ?? new OnDemandDrain(), allowedHosts: deps.allowedHosts ?? (() => []), slots: new OnDemandSlots() };
+  probeRoute(app, { ...deps, ...onDemand });
+  probeDomainRoute(app, { ...deps, ...onDemand });
   resultsRoutes(app, deps);
   healthRoutes(app, deps);
   sdRoute(app, deps);

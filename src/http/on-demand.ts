@@ -171,3 +171,22 @@ export function probeChecked(checked: CheckedTarget, options: Omit<ProbeOptions,
 }
 
 export type OnDemandProbe = typeof probeChecked;
+
+/**
+ * The address policy as the domain check applies it to every MX address and to the MTA-STS
+ * policy host, after its own resolution: the refused class of an address, or null to allow.
+ * A text that is not a plain IP address (a zone ID, garbage) is never connected to.
+ */
+export function refuseFor(policy: Pick<OnDemandPolicy, 'refuseAddresses'>): (address: string) => string | null {
+  return (address) => {
+    const literal = parseIpLiteral(address.replace(/^\[(.*)\]$/, '$1'));
+    if (!literal) return 'reserved';
+    const cls = classOf(ipaddr.parse(literal.address));
+    return cls !== null && policy.refuseAddresses.includes(cls) ? cls : null;
+  };
+}
+
+/** On-demand checks running now, /probe and /probe/domain together (onDemand.maxConcurrent). */
+export class OnDemandSlots {
+  inFlight = 0;
+}

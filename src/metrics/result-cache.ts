@@ -8,8 +8,17 @@
 import { Registry } from 'prom-client';
 import { addResultMetrics, type ResultEntry } from './result-metrics.js';
 
+/** Writes the series of some entries into a registry (addResultMetrics, addDomainMetrics). */
+export type RenderSeries<E> = (registry: Registry, entries: readonly E[]) => void;
+
+interface CacheEntry {
+  name: string;
+  labels: Record<string, string>;
+  result: unknown;
+}
+
 interface Rendered {
-  result: ResultEntry['result'];
+  result: unknown;
   signature: string;
   /** Series lines of each family, by the index of its header in `headers`; empty when none. */
   series: string[];
@@ -36,7 +45,10 @@ const detached = (text: string) => (text ? Buffer.from(text, 'utf8').toString('u
 /** Work done between two yields to the event loop, so a refresh never stalls requests. */
 const SLICE_MS = 5;
 
-export class ResultSeriesCache {
+export class ResultSeriesCache<E extends CacheEntry = ResultEntry> {
+  /** @param render the series of one kind of result (default: host targets). */
+  constructor(private readonly render: RenderSeries<E> = addResultMetrics as unknown as RenderSeries<E>) {}
+
   private readonly byTarget = new Map<string, Rendered>();
   private headers: string[] = [];
   private custom = '';
@@ -51,14 +63,14 @@ export class ResultSeriesCache {
    * Render what changed since the last call and forget removed targets. Calls while one runs
    * wait for it and then run again, so the caller always sees its entries.
    */
-  async refresh(entries: readonly ResultEntry[]): Promise<void> {
+  async refresh(entries: readonly E[]): Promise<void> {
     while (this.running) await this.running;
     this.running = this.update(entries).finally(() => (this.running = null));
     return this.running;
   }
 
   /** The families of all targets, in the text format of one registry holding them all. */
-  async text(entries: readonly ResultEntry[]): Promise<string> {
+  async text(entries: readonly E[]): Promise<string> {
     await this.refresh(entries);
     const rendered = entries.map((e) => this.byTarget.get(e.name)?.series);
     // One join of everything: '' before a header makes the blank line between families.
@@ -74,10 +86,10 @@ export class ResultSeriesCache {
     return parts.join('\n');
   }
 
-  private async update(entries: readonly ResultEntry[]): Promise<void> {
+  private async update(entries: readonly E[]): Promise<void> {
     if (this.headers.length === 0) {
       const empty = new Registry();
-      addResultMetrics(empty, []);
+      this.render(empty, []);
       this.headers = families(await empty.metrics()).map(([h]) => h);
     }
     // A label name one target has is a label (empty) of every target's series.
@@ -98,7 +110,7 @@ export class ResultSeriesCache {
       if (known && known.result === e.result && known.signature === signature) continue;
       const registry = new Registry();
       const labels = Object.fromEntries(custom.map((k) => [k, e.labels[k] ?? '']));
-      addResultMetrics(registry, [{ ...e, labels }]);
+      this.render(registry, [{ ...e, labels }]);
       const rendered: string[] = [];
       for (const [header, series] of families(await registry.metrics())) {
         let h = this.headers.indexOf(header);

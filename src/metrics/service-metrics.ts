@@ -4,10 +4,13 @@
  * rendered per target (result-cache.ts) and brought up to date in the background.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ConfiguredDomain } from '../config/domains.js';
 import type { ConfiguredTarget } from '../config/load.js';
+import type { DomainResult } from '../probe/domain/types.js';
 import type { TargetResult } from '../probe/types.js';
 import type { ResultsStore } from '../store/results-store.js';
 import { addBlackboxMetrics, type BlackboxContext } from './blackbox-metrics.js';
+import { addDomainMetrics, type DomainEntry } from './domain-metrics.js';
 import { ResultSeriesCache } from './result-cache.js';
 import { addResultMetrics, type ResultEntry } from './result-metrics.js';
 
@@ -24,6 +27,8 @@ export interface ReloadState {
 export interface ServiceMetricsDeps {
   store: ResultsStore;
   targets: () => ReadonlyArray<{ target: ConfiguredTarget; intervalSeconds: number | null }>;
+  /** Configured mail domains (their labels); absent: none. */
+  domains?: () => ReadonlyArray<{ domain: ConfiguredDomain }>;
   reload: () => ReloadState;
   version: string;
 }
@@ -33,11 +38,15 @@ export class ServiceMetrics {
   private readonly base = new Registry();
   private readonly onDemand: Counter<'outcome'>;
   private readonly results = new ResultSeriesCache();
+  private readonly domainResults = new ResultSeriesCache<DomainEntry>(addDomainMetrics);
   private readonly refresher: NodeJS.Timeout;
 
   constructor(private readonly deps: ServiceMetricsDeps) {
     // New results are rendered as they come (in slices that yield to requests), not at the scrape.
-    this.refresher = setInterval(() => void this.results.refresh(this.entries()).catch(() => undefined), 1000);
+    this.refresher = setInterval(() => {
+      void this.results.refresh(this.entries()).catch(() => undefined);
+      void this.domainResults.refresh(this.domainEntries()).catch(() => undefined);
+    }, 1000);
     this.refresher.unref();
     collectDefaultMetrics({ register: this.base });
     const { store, targets, reload } = deps;
@@ -82,6 +91,14 @@ export class ServiceMetrics {
       },
     });
     new Gauge({
+      name: 'smtp_tls_config_domains',
+      help: 'Number of configured mail domains (domain mode).',
+      registers: [this.base],
+      collect() {
+        this.set(deps.domains?.().length ?? 0);
+      },
+    });
+    new Gauge({
       name: 'smtp_tls_config_targets',
       help: 'Number of configured targets.',
       registers: [this.base],
@@ -99,10 +116,19 @@ export class ServiceMetrics {
     return renderProbeMetrics(result, context);
   }
 
+  /** One on-demand domain check as metrics. */
+  renderDomain(result: DomainResult): Promise<string> {
+    return renderDomainMetrics(result);
+  }
+
   /** Everything for GET /metrics: what one registry of the base and the results would give. */
   async render(): Promise<string> {
-    const [base, results] = await Promise.all([this.base.metrics(), this.results.text(this.entries())]);
-    return `${base.replace(/\n$/, '')}\n\n${this.probesTotal()}\n\n${results}\n`;
+    const [base, results, domains] = await Promise.all([
+      this.base.metrics(),
+      this.results.text(this.entries()),
+      this.domainResults.text(this.domainEntries()),
+    ]);
+    return `${base.replace(/\n$/, '')}\n\n${this.probesTotal()}\n\n${results}\n\n${domains}\n`;
   }
 
   /**
@@ -125,6 +151,11 @@ export class ServiceMetrics {
     clearInterval(this.refresher);
   }
 
+  private domainEntries(): DomainEntry[] {
+    const configured = new Map((this.deps.domains?.() ?? []).map((d) => [d.domain.name, d.domain.labels]));
+    return this.deps.store.domains.all().map((rec) => ({ name: rec.name, labels: configured.get(rec.name) ?? {}, result: rec.latest }));
+  }
+
   private entries(): ResultEntry[] {
     const configured = new Map(this.deps.targets().map((t) => [t.target.name, t]));
     return this.deps.store.all().map((rec) => ({
@@ -136,6 +167,13 @@ export class ServiceMetrics {
       intervalSeconds: configured.get(rec.name)?.intervalSeconds ?? null,
     }));
   }
+}
+
+/** One on-demand domain check as metrics (`target` is the domain). */
+export async function renderDomainMetrics(result: DomainResult): Promise<string> {
+  const registry = new Registry();
+  addDomainMetrics(registry, [{ name: result.domain, labels: {}, result }]);
+  return registry.metrics();
 }
 
 /** One on-demand probe as metrics: our names and blackbox_exporter's. */

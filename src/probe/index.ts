@@ -16,3 +16,13 @@ export { normalizeThumbprint } from './cert/judge.js';
 export { remediation } from './remediation.js';
 export type * from './types.js';
 export { parseHost, parseHostPort, parseDnsName, parseServerName, parseExpectName, parseIpLiteral, hostText, type ParsedHost, type Parsed } from './host.js';
+export {
+  createDnsClient,
+  parseResolverAddress,
+  resolverFromResolvConf,
+  resolverText,
+  checkValidating,
+  type DnsClientOptions,
+  type ResolverAddress,
+} from './dns/client.js';
+export type * from './dns/types.js';

@@ -6,6 +6,7 @@ import type { X509Certificate } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { TLSSocket } from 'node:tls';
 import { judgeCertificate } from './cert/judge.js';
+import { daneFacts, daneWithoutTls } from './dane/match.js';
 import type { OpenSslVerdict } from './cert/openssl-verdict.js';
 import { parseCertificate, type ParsedCert } from './cert/parse.js';
 import { trustStore } from './cert/trust-store.js';
@@ -126,7 +127,10 @@ export async function probeAddress(
     lap('tlsMs');
     const socket = conn.tlsSocket!;
     result.tls = tlsFacts(socket, target.sni);
-    judgeTls(result, socket, target, now());
+    // Read once: Node hands out the peer's chain only on the first call.
+    const sent = servedChain(socket);
+    judgeTls(result, socket, sent, target, now());
+    if (target.tlsa) result.dane = daneFacts(target.tlsa, sent, tlsaBase(target), now(), { names: [target.host] });
     judged = result.reasons.length;
     // What follows the handshake is judged alongside the certificate verdict, already made.
     // Over implicit TLS the greeting and EHLO come now; after STARTTLS the session starts
@@ -147,6 +151,9 @@ export async function probeAddress(
   } finally {
     conn.close();
   }
+  if (target.tlsa && !result.dane) {
+    result.dane = daneWithoutTls(target.tlsa, tlsaBase(target), result.reasons.at(-1)?.message ?? 'no TLS session');
+  }
   timings.totalMs = Math.round((performance.now() - start) * 10) / 10;
   result.status = statusOf(result.reasons);
   // A sender checks the certificate right after the handshake and stops there if it fails:
@@ -157,14 +164,19 @@ export async function probeAddress(
   return result;
 }
 
-function judgeTls(result: AddressResult, socket: TLSSocket, target: ProbeTarget, now: Date): void {
+/** The TLSA base domain: the caller sends it as SNI (RFC 7672 §3.2.2); the host when no SNI is set. */
+function tlsaBase(target: ProbeTarget): string {
+  return target.sni ?? target.host.replace(/\.$/, '');
+}
+
+function judgeTls(result: AddressResult, socket: TLSSocket, sent: readonly X509Certificate[], target: ProbeTarget, now: Date): void {
   const protocol = result.tls?.protocol ?? '';
   if (TLS_ORDER.indexOf(protocol) < TLS_ORDER.indexOf(target.minTlsVersion)) {
     result.reasons.push(reason('tls_version_too_low', `negotiated ${protocol}, below the minimum ${target.minTlsVersion}`));
   }
   let served: ParsedCert[];
   try {
-    served = servedChain(socket).map((c) => parseCertificate(c.raw));
+    served = sent.map((c) => parseCertificate(c.raw));
   } catch (e) {
     result.reasons.push(reason('probe_error', `cannot decode the served certificate: ${(e as Error).message}`));
     return;

@@ -73,6 +73,7 @@ export function makeTarget(t: Partial<ProbeTarget> & { host: string }): ProbeTar
     ...(t.thumbprint ? { thumbprint: t.thumbprint } : {}),
     minTlsVersion: t.minTlsVersion ?? TARGET_DEFAULTS.minTlsVersion,
     ...(t.samples && t.samples > 1 ? { samples: Math.min(t.samples, MAX_SAMPLES) } : {}),
+    ...(t.tlsa ? { tlsa: t.tlsa } : {}),
   };
 }
 

@@ -2,25 +2,29 @@
  * Runs the configured targets on their cron schedules (timetable.ts), plus a first round at
  * start and at once for targets added by a reload. One run of a target at a time, a global
  * cap on probes running together, a stable per-target delay on scheduled runs to spread load,
- * and each probe under its own deadline. Results go to the store; nothing here knows HTTP or
- * metrics.
+ * and each probe under its own deadline. Mail domains (domain mode) share all of it with host
+ * targets: one namespace of names, one timetable, one cap. Results go to the store; nothing
+ * here knows HTTP or metrics.
  */
 import { createHash } from 'node:crypto';
+import type { ConfiguredDomain } from '../config/domains.js';
 import type { ConfiguredTarget } from '../config/load.js';
-import type { ProbeOptions, ProbeTarget, Reason, TargetResult } from '../probe/index.js';
+import type { DomainResult, DomainTarget } from '../probe/domain/types.js';
+import type { ProbeOptions, ProbeTarget, TargetResult } from '../probe/index.js';
 import type { ResultsStore } from '../store/results-store.js';
 import { ConcurrencyGovernor, watchEventLoop } from './governor.js';
 import { Semaphore } from './semaphore.js';
+import { logDomain, logProbe, type RunCause, type SchedulerLogger } from './log.js';
 import { Timetable } from './timetable.js';
 
 export type ProbeFn = (target: ProbeTarget, options: ProbeOptions) => Promise<TargetResult>;
+/** A mail domain checked end to end (probeDomain with the service's resolver bound). */
+export type DomainProbeFn = (
+  target: DomainTarget,
+  options: { timeoutMs: number; signal: AbortSignal; refuse?: (address: string) => string | null },
+) => Promise<DomainResult>;
 
-export interface SchedulerLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-  debug(obj: object, msg?: string): void;
-}
+export type { SchedulerLogger } from './log.js';
 
 export interface SchedulerOptions {
   probe: ProbeFn;
@@ -30,6 +34,15 @@ export interface SchedulerOptions {
   concurrency: number;
   /** Width of the window scheduled runs are spread over; null: the interval, up to a minute. */
   jitterMs: number | null;
+  /** Runs the `domains:` targets; without it, domains are not scheduled. */
+  probeDomain?: DomainProbeFn;
+}
+
+export interface ScheduledDomain {
+  domain: ConfiguredDomain;
+  nextRun: Date | null;
+  intervalSeconds: number | null;
+  running: boolean;
 }
 
 export interface ScheduledTarget {
@@ -39,13 +52,15 @@ export interface ScheduledTarget {
   running: boolean;
 }
 
-export type RunCause = 'start' | 'schedule' | 'reload' | 'manual';
+export type { RunCause } from './log.js';
 
-interface Entry {
-  target: ConfiguredTarget;
+/** A host target or a mail domain: one namespace, one timetable, one cap on probes at once. */
+type Entry = ({ kind: 'host'; target: ConfiguredTarget } | { kind: 'domain'; domain: ConfiguredDomain }) & {
   /** Identity of the definition: a changed definition is a new entry. */
   key: string;
-}
+};
+
+const scheduleOf = (e: Entry) => (e.kind === 'host' ? e.target.schedule : e.domain.schedule);
 
 export class Scheduler {
   private readonly entries = new Map<string, Entry>();
@@ -70,21 +85,32 @@ export class Scheduler {
    */
   targets(): ScheduledTarget[] {
     const now = Date.now();
-    return [...this.entries.values()].map(({ target }) => this.view(target, now));
+    return [...this.entries.values()].flatMap((e) => (e.kind === 'host' ? [{ target: e.target, ...this.view(e.target, now) }] : []));
   }
 
   /** One target as targets() has it, or undefined if none is so named. */
   target(name: string): ScheduledTarget | undefined {
     const entry = this.entries.get(name);
-    return entry && this.view(entry.target, Date.now());
+    return entry?.kind === 'host' ? { target: entry.target, ...this.view(entry.target, Date.now()) } : undefined;
   }
 
-  private view(target: ConfiguredTarget, now: number): ScheduledTarget {
+  /** Mail domains as configured now, with their next scheduled run. */
+  domains(): ScheduledDomain[] {
+    const now = Date.now();
+    return [...this.entries.values()].flatMap((e) => (e.kind === 'domain' ? [{ domain: e.domain, ...this.view(e.domain, now) }] : []));
+  }
+
+  /** One domain as domains() has it. */
+  domain(name: string): ScheduledDomain | undefined {
+    const entry = this.entries.get(name);
+    return entry?.kind === 'domain' ? { domain: entry.domain, ...this.view(entry.domain, Date.now()) } : undefined;
+  }
+
+  private view(job: { name: string; schedule: string }, now: number): Omit<ScheduledTarget, 'target'> {
     return {
-      target,
-      nextRun: this.timetable.nextRun(target.name, target.schedule, now),
-      intervalSeconds: this.timetable.intervalSeconds(target.schedule, now),
-      running: this.running.has(target.name),
+      nextRun: this.timetable.nextRun(job.name, job.schedule, now),
+      intervalSeconds: this.timetable.intervalSeconds(job.schedule, now),
+      running: this.running.has(job.name),
     };
   }
 
@@ -112,26 +138,46 @@ export class Scheduler {
    * changed ones are scheduled and, once started, probed at once.
    */
   setTargets(targets: readonly ConfiguredTarget[]): { added: string[]; removed: string[]; changed: string[] } {
-    const next = new Map(targets.map((t) => [t.name, t]));
+    const diff = this.sync(
+      'host',
+      targets.map((target) => ({ name: target.name, entry: { kind: 'host', target, key: keyOf(target) } })),
+    );
+    this.options.store.retain(targets.map((t) => t.name));
+    return diff;
+  }
+
+  /** As setTargets, for the `domains:` list (names are unique across both lists). */
+  setDomains(domains: readonly ConfiguredDomain[]): { added: string[]; removed: string[]; changed: string[] } {
+    const diff = this.sync(
+      'domain',
+      domains.map((domain) => ({ name: domain.name, entry: { kind: 'domain', domain, key: keyOf(domain) } })),
+    );
+    this.options.store.domains.retain(domains.map((d) => d.name));
+    return diff;
+  }
+
+  /** Bring the entries of one kind to `next`; an entry of the other kind under a name in `next` was converted. */
+  private sync(kind: Entry['kind'], next: Array<{ name: string; entry: Entry }>): { added: string[]; removed: string[]; changed: string[] } {
+    const wanted = new Map(next.map((n) => [n.name, n.entry]));
     const added: string[] = [];
     const removed: string[] = [];
     const changed: string[] = [];
     for (const [name, entry] of this.entries) {
-      const t = next.get(name);
-      if (!t || keyOf(t) !== entry.key) {
-        this.timetable.remove(name, entry.target.schedule);
+      const t = wanted.get(name);
+      if (entry.kind !== kind && !t) continue;
+      if (!t || t.key !== entry.key || t.kind !== entry.kind) {
+        this.timetable.remove(name, scheduleOf(entry));
         this.entries.delete(name);
         (t ? changed : removed).push(name);
       }
     }
-    for (const t of targets) {
-      if (this.entries.has(t.name)) continue;
-      this.entries.set(t.name, { target: t, key: keyOf(t) });
-      this.timetable.add(t.name, t.schedule);
-      if (!changed.includes(t.name)) added.push(t.name);
-      if (this.started) void this.run(t.name, 'reload');
+    for (const { name, entry } of next) {
+      if (this.entries.has(name)) continue;
+      this.entries.set(name, entry);
+      this.timetable.add(name, scheduleOf(entry));
+      if (!changed.includes(name)) added.push(name);
+      if (this.started) void this.run(name, 'reload');
     }
-    this.options.store.retain(next.keys());
     return { added, removed, changed };
   }
 
@@ -186,6 +232,7 @@ export class Scheduler {
   private async execute(name: string, cause: RunCause): Promise<void> {
     const entry = this.entries.get(name);
     if (!entry) return;
+    if (entry.kind === 'domain') return this.executeDomain(name, entry, cause);
     const { target } = entry;
     const log = this.options.logger;
     const queuedAt = Date.now();
@@ -224,20 +271,26 @@ export class Scheduler {
       this.slots.release();
     }
   }
-}
 
-/**
- * One line per probed address. A probe that could not run for a cause on this machine (out of
- * descriptors, memory or ports; a source address it cannot use) is an error of ours, logged as
- * such with the error code in `local`: it says nothing about the server.
- */
-function logProbe(log: SchedulerLogger, fields: Record<string, unknown>, reasons: readonly Reason[]): void {
-  const local = reasons.find((r) => r.local);
-  if (!local) return log.info(fields, 'probe');
-  log.error({ ...fields, local: local.local, problem: local.message }, 'probe could not run: a problem of this machine, not of the server');
+  /** A domain check takes one slot like a host probe: its MX probes run inside its own deadline. */
+  private async executeDomain(name: string, entry: Entry & { kind: 'domain' }, cause: RunCause): Promise<void> {
+    const probe = this.options.probeDomain;
+    if (!probe) return;
+    if (!(await this.slots.acquire(this.stopping.signal))) return;
+    try {
+      const result = await probe(entry.domain.domain, { timeoutMs: entry.domain.timeoutMs, signal: this.stopping.signal });
+      if (this.entries.get(name) !== entry) return;
+      this.options.store.domains.record(name, result);
+      logDomain(this.options.logger, name, cause, result);
+    } catch (e) {
+      this.options.logger.error({ target: name, domain: entry.domain.domain.domain, err: e }, 'domain check failed unexpectedly');
+    } finally {
+      this.slots.release();
+    }
+  }
 }
 
 /** A digest of the definition, not the definition's text: kept for every target. */
-function keyOf(t: ConfiguredTarget): string {
+function keyOf(t: ConfiguredTarget | ConfiguredDomain): string {
   return createHash('sha256').update(JSON.stringify(t)).digest('base64');
 }

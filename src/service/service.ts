@@ -15,7 +15,8 @@ import { createLogger } from '../log.js';
 import { version as currentVersion } from '../version.js';
 import { ServiceMetrics } from '../metrics/service-metrics.js';
 import { probeTarget, systemResolver, type Resolver } from '../probe/index.js';
-import { Scheduler, type ProbeFn } from '../scheduler/scheduler.js';
+import { Scheduler, type DomainProbeFn, type ProbeFn } from '../scheduler/scheduler.js';
+import { domainProbe, type DnsClientFactory, type DomainTestPorts } from './domain-probe.js';
 import { SqliteResultsStore, type ResultsStore } from '../store/results-store.js';
 
 export interface ServiceOptions {
@@ -25,6 +26,12 @@ export interface ServiceOptions {
   logger?: Logger;
   resolver?: Resolver;
   probe?: ProbeFn;
+  /** The domain check (default: probeDomain through the configured resolver). */
+  probeDomain?: DomainProbeFn;
+  /** Makes the DNS client of domain checks for a resolver address (default: createDnsClient). */
+  dnsClient?: DnsClientFactory;
+  /** Internal, for tests: the ports of their MX servers and MTA-STS policy host. */
+  domainTestPorts?: DomainTestPorts;
   /** Reload when the file changes (default true). */
   watch?: boolean;
   /** Internal, for tests: the watcher's quiet time and read interval (ms). */
@@ -67,8 +74,10 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     logger,
   });
   logger.info({ storage: config.storage.path, retentionDays: config.storage.retentionDays, targets: store.all().length }, 'storage opened');
-  const scheduler = new Scheduler({ probe, store, logger, concurrency: config.concurrency, jitterMs: config.jitterMs });
+  const probeDomain = options.probeDomain ?? domainProbe(() => config.dns.resolver, options.dnsClient, options.domainTestPorts);
+  const scheduler = new Scheduler({ probe, probeDomain, store, logger, concurrency: config.concurrency, jitterMs: config.jitterMs });
   scheduler.setTargets(config.targets);
+  scheduler.setDomains(config.domains);
 
   let loadedAt = new Date().toISOString();
   let lastReload: HealthReport['config']['lastReload'] = null;
@@ -76,6 +85,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const metrics = new ServiceMetrics({
     store,
     targets: () => scheduler.targets(),
+    domains: () => scheduler.domains(),
     reload: () => lastReload ?? { ok: true, at: loadedAt },
     version,
   });
@@ -90,7 +100,8 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     probe: probeChecked,
     resolver,
     policy: () => config.onDemand,
-    health: () => ({ config: { source: config.source, loadedAt, targets: config.targets.length, lastReload } }),
+    probeDomain,
+    health: () => ({ config: { source: config.source, loadedAt, targets: config.targets.length, domains: config.domains.length, lastReload } }),
     notReady: () => (closing ? 'shutting down' : firstRoundDone ? null : 'the first round of probes is still running'),
     version,
     historySize: config.historySize,
@@ -136,10 +147,16 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     if (!options.logger) logger.level = next.logLevel;
     scheduler.setConcurrency(next.concurrency);
     scheduler.setJitter(next.jitterMs);
-    const diff = scheduler.setTargets(next.targets);
+    const hosts = scheduler.setTargets(next.targets);
+    const domains = scheduler.setDomains(next.domains);
+    const diff = {
+      added: [...hosts.added, ...domains.added],
+      removed: [...hosts.removed, ...domains.removed],
+      changed: [...hosts.changed, ...domains.changed],
+    };
     loadedAt = at;
     lastReload = { at, ok: true };
-    logger.info({ config: next.source, targets: next.targets.length, ...diff, ...how }, 'configuration reloaded');
+    logger.info({ config: next.source, targets: next.targets.length, domains: next.domains.length, ...diff, ...how }, 'configuration reloaded');
     return { ok: true, ...diff };
   };
 

@@ -53,4 +53,14 @@ export const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX certificates_by_age ON certificates (last_seen);
   `,
+  `
+  -- Domain mode: the latest result of each scheduled mail domain, and since when its status holds.
+  CREATE TABLE domains (
+    name TEXT PRIMARY KEY,
+    latest TEXT NOT NULL,
+    status TEXT NOT NULL,
+    status_since INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  `,
 ];

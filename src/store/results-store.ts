@@ -9,6 +9,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import type { CertificateFacts, Status, TargetResult } from '../probe/types.js';
 import { flagReturns, RecentCertificates } from './consistency.js';
 import { openDatabase } from './database.js';
+import { DomainResults } from './domain-store.js';
 import { Tables, type SpanEntry } from './tables.js';
 import { WriteBehind, type Change } from './write-behind.js';
 import type { CertificateSighting, HistoryEntry, HistoryQuery, ResultsStore, TargetRecord } from './types.js';
@@ -51,6 +52,8 @@ interface CertState {
 
 export class SqliteResultsStore implements ResultsStore {
   readonly path: string;
+  /** Latest result of each scheduled mail domain (domain mode), in the same file. */
+  readonly domains: DomainResults;
   private readonly db: DatabaseSync;
   private readonly tables: Tables;
   private readonly writes: WriteBehind;
@@ -80,6 +83,7 @@ export class SqliteResultsStore implements ResultsStore {
       this.failures += results - 1;
       this.fail(err, 'cannot write probe results to the database; going on from memory', { results });
     });
+    this.domains = new DomainResults(this.db, (err, msg) => this.fail(err, msg));
     for (const t of this.tables.loadTargets()) {
       this.memory.set(t.name, { latest: t.latest, statusSince: t.statusSince, runs: emptyRuns() });
     }
@@ -194,7 +198,7 @@ export class SqliteResultsStore implements ResultsStore {
       let total = 0;
       const step = () => {
         if (this.closed) return resolve(total);
-        const n = this.read(() => this.tables.prune(now - this.retentionMs, PRUNE_BATCH), 0);
+        const n = this.read(() => this.tables.prune(now - this.retentionMs, PRUNE_BATCH) + this.domains.prune(now - this.retentionMs, PRUNE_BATCH), 0);
         total += n;
         if (n > 0) setImmediate(step);
         else resolve(total);
@@ -219,6 +223,7 @@ export class SqliteResultsStore implements ResultsStore {
     this.writes.writeBack(this.memory);
     this.writes.close();
     this.closed = true;
+    this.domains.close();
     clearInterval(this.pruneTimer);
     try {
       this.db.close();

@@ -1,5 +1,6 @@
 /** What the results store holds and answers: the contract between scheduler, metrics and API. */
 import type { Status, TargetResult } from '../probe/types.js';
+import type { DomainStore } from './domain-store.js';
 
 export interface AddressOutcome {
   address: string;
@@ -64,6 +65,8 @@ export interface HistoryQuery {
 }
 
 export interface ResultsStore {
+  /** Latest result of each scheduled mail domain (domain mode). */
+  readonly domains: DomainStore;
   record(name: string, result: TargetResult): void;
   get(name: string): TargetRecord | undefined;
   all(): TargetRecord[];

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { parseResolver, systemResolverAddress } from '../../src/config/domains.js';
 import { ConfigError, DEFAULTS, loadConfig, parseConfig } from '../../src/config/load.js';
 
 const dir = fileURLToPath(new URL('../fixtures/config/', import.meta.url));
@@ -92,6 +93,52 @@ t.test('a full valid file: every key applied, defaults inherited', async (t) => 
     ]),
   });
   t.same(c.http, { allowedHosts: ['probe.internal', 'smtp-tls-probe'] }, 'Host names lowercased, final dot dropped, once each');
+  t.same(c.dns, { resolver: { address: '::1', port: 5353 } });
+  const [d1, d2] = c.domains;
+  t.same(d1, {
+    name: 'xn--bcher-kva.example',
+    schedule: '*/10 * * * *',
+    timeoutMs: 60_000,
+    labels: { site: 'dc1' },
+    domain: {
+      domain: 'xn--bcher-kva.example',
+      senders: ['rfc', 'exo'],
+      smtp: true,
+      expect: {},
+      probe: { port: 25, warnDays: 14, minTlsVersion: 'TLSv1.3', ehloName: 'probe.example.net' },
+    },
+  }, 'a domain: A-label, no trailing dot, named after itself, defaults inherited, both senders');
+  t.same(d2, {
+    name: 'mail-domain',
+    schedule: '*/30 * * * *',
+    timeoutMs: 90_000,
+    labels: {},
+    domain: {
+      domain: 'domain.com',
+      senders: ['exo'],
+      smtp: false,
+      expect: { mtaSts: 'enforce', dane: true, tlsRpt: false },
+      probe: { port: 25, warnDays: 7, minTlsVersion: 'TLSv1.3', ehloName: 'probe.example.net' },
+    },
+  });
+});
+
+t.test('dns.resolver: an address and a port, never a name; the default is read from resolv.conf when used', async (t) => {
+  const ok: Array<[string, { address: string; port: number }]> = [
+    ['192.0.2.53', { address: '192.0.2.53', port: 53 }],
+    ['127.0.0.1:5353', { address: '127.0.0.1', port: 5353 }],
+    ['::1', { address: '::1', port: 53 }],
+    ['[2001:DB8::0:1]:853', { address: '2001:db8::1', port: 853 }],
+  ];
+  for (const [text, want] of ok) t.same(parseResolver(text), want, text);
+  const bad = ['dns.example.net', 'dns.example.net:53', '127.0.0.1:0', '127.0.0.1:65536', '127.0.0.1:053', '127.1', '[::1]', '0177.0.0.1',
+    '[127.0.0.1]:53', '::1:53x', 'fe80::1%eth0', '[::1]:', '127.0.0.1:', ' 127.0.0.1', '127.0.0.1 ', '2130706433'];
+  for (const text of bad) t.equal(parseResolver(text), null, JSON.stringify(text));
+  t.equal(parseConfig('', 'x.yaml', { baseDir: dir }).dns.resolver, null, 'unset: resolv.conf, read when a domain is checked');
+  const conf = '# generated\nsearch example.net\nnameserver fe80::1%eth0\nnameserver 192.0.2.53\nnameserver 192.0.2.54\n';
+  t.same(systemResolverAddress(() => conf), { address: '192.0.2.53', port: 53 }, 'the first usable nameserver');
+  t.equal(systemResolverAddress(() => 'search example.net\n'), null);
+  t.equal(systemResolverAddress(() => { throw new Error('ENOENT'); }), null);
 });
 
 t.test('the shipped config/probe.yaml loads as it is, with the documented defaults', async (t) => {
@@ -208,4 +255,23 @@ t.test('only regular files are read: a FIFO or a device as the config or a caFil
   const big = join(tmp, 'big.pem');
   writeFileSync(big, Buffer.alloc(5 * 1024 * 1024, 0x41));
   t.throws(() => parseConfig(text(big), 'x.yaml', { baseDir: tmp }), /caFile: cannot read .*big\.pem: the file is larger than 4 MiB/);
+});
+
+t.test('the commented domains: and dns: examples of config/probe.yaml and the README load', async (t) => {
+  const shippedText = readFileSync(shipped, 'utf8');
+  // The commented YAML block that starts with `# KEY:` and runs while lines stay commented YAML.
+  const block = (key: string) => {
+    const from = shippedText.indexOf(`# ${key}:\n`);
+    const lines = shippedText.slice(from).split('\n');
+    const end = lines.findIndex((l, i) => i > 0 && !/^# {2,}\S/.test(l));
+    return lines.slice(0, end).map((l) => l.slice(2)).join('\n');
+  };
+  const c = parseConfig(`${block('domains')}\n${block('dns')}\n`, 'x.yaml', { baseDir: dir });
+  t.same(c.domains.map((d) => d.name), ['domain.com', 'example-net-exo']);
+  t.same(c.dns.resolver, { address: '127.0.0.1', port: 53 });
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const example = /### Domain mode in the service[^]*?```yaml\n([^]*?)```/.exec(readme)?.[1];
+  t.ok(example, 'the README has the example');
+  const r = parseConfig(example!, 'x.yaml', { baseDir: dir, readFile: () => '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n' });
+  t.same(r.domains.map((d) => [d.name, d.domain.senders, d.domain.smtp]), [['example.com', ['rfc', 'exo'], true], ['example-net-exo', ['exo'], false]]);
 });

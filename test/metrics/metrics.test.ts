@@ -6,8 +6,10 @@
 import t from 'tap';
 import { Counter, Registry, register as globalRegister } from 'prom-client';
 import { ResultSeriesCache } from '../../src/metrics/result-cache.js';
+import { addDomainMetrics } from '../../src/metrics/domain-metrics.js';
 import { addResultMetrics, type ResultEntry } from '../../src/metrics/result-metrics.js';
 import type { Service } from '../../src/service/service.js';
+import { brokenDomain, healthyDomain } from '../helpers/domain-results.js';
 import { find, hasPromtool, parseMetrics, promtoolCheckMetrics, type Sample } from '../helpers/prom.js';
 import { seedStack, type Stack } from '../helpers/stack.js';
 import { spawnSync } from 'node:child_process';
@@ -155,7 +157,12 @@ t.test('series rendered per target: the text of one registry, re-rendered only f
 
 t.test('/metrics is the base registry followed by the results, as one merged registry', async (t) => {
   const { text } = await scrape();
-  const results = text.slice(text.indexOf('# HELP smtp_tls_target_success'));
+  // The host results, then the domain results (domain mode; none configured here: headers only).
+  const domainsAt = text.indexOf('# HELP smtp_tls_domain_status');
+  const results = text.slice(text.indexOf('# HELP smtp_tls_target_success'), domainsAt - 1);
+  const domainRegistry = new Registry();
+  addDomainMetrics(domainRegistry, []);
+  t.equal(text.slice(domainsAt), await domainRegistry.metrics(), 'the domain families last');
   const entries = service.store.all().map((rec) => ({
     name: rec.name,
     labels: service.scheduler.targets().find((x) => x.target.name === rec.name)?.target.labels ?? {},
@@ -243,6 +250,12 @@ t.test('dashboard and alert rules use only metric names the service exposes', as
   const live = new Set([
     ...(await scrape()).samples.map((s) => s.name.replace(/_(bucket|sum|count)$/, '')),
     ...(await scrape(`/probe?host=hybrid.domain.com&port=${stack.goodSrv.port}&format=prometheus`)).samples.map((s) => s.name),
+    // Domain mode's series, as /metrics renders them for scheduled domains (none in this stack).
+    ...[healthyDomain(), brokenDomain()].flatMap((r) => {
+      const registry = new Registry();
+      addDomainMetrics(registry, [{ name: r.domain, labels: {}, result: r }]);
+      return [...new Set(registry.getMetricsAsArray().map((m) => m.name))];
+    }),
   ]);
   const exprs = shippedExpressions();
   t.ok(exprs.length >= 15, `${exprs.length} expressions`);
@@ -276,7 +289,7 @@ t.test('alert rules: promtool check and unit tests; the Prometheus config is val
   const dir = new URL('../../config/prometheus/', import.meta.url).pathname;
   const check = spawnSync('promtool', ['check', 'rules', 'alerts.yml'], { cwd: dir, encoding: 'utf8' });
   t.equal(check.status, 0, check.stdout + check.stderr);
-  t.match(check.stdout, /SUCCESS: 10 rules found/);
+  t.match(check.stdout, /SUCCESS: 16 rules found/);
   const unit = spawnSync('promtool', ['test', 'rules', 'alerts.test.yml'], { cwd: dir, encoding: 'utf8' });
   t.equal(unit.status, 0, unit.stdout + unit.stderr);
   const config = spawnSync('promtool', ['check', 'config', 'prometheus.yml'], { cwd: dir, encoding: 'utf8' });

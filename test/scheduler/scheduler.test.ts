@@ -4,6 +4,7 @@
  */
 import { getEventListeners } from 'node:events';
 import t from 'tap';
+import type { ConfiguredDomain } from '../../src/config/domains.js';
 import type { ConfiguredTarget } from '../../src/config/load.js';
 import { makeTarget, probeTarget, type ProbeOptions, type ProbeTarget, type TargetResult } from '../../src/probe/index.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
@@ -11,6 +12,7 @@ import { ConcurrencyGovernor, LAG_HIGH_MS, LAG_LOW_MS } from '../../src/schedule
 import { Semaphore } from '../../src/scheduler/semaphore.js';
 import { MAX_DEFAULT_SPREAD_MS, stableOffsetMs } from '../../src/scheduler/timetable.js';
 import { MemoryResultsStore } from '../../src/store/results-store.js';
+import { brokenDomain, fakeProbeDomain } from '../helpers/domain-results.js';
 import { fakeSmtp } from '../helpers/fake-smtp.js';
 import { watchListenerWarnings } from '../helpers/listeners.js';
 
@@ -266,5 +268,61 @@ t.test('200 targets, 8 at a time, real probes on loopback: no listener pile-up, 
   t.equal(store.all().length, 200, 'every target probed');
   t.ok(peak <= 1, `the shutdown signal held ${peak} listener(s) with 192 probes queued`);
   t.same(await watch.warnings(), []);
+  await s.stop(100);
+});
+
+t.test('domains: scheduled beside host targets (one namespace, one timetable), results kept per domain, reloads applied', async (t) => {
+  const store = new MemoryResultsStore();
+  const { probe: probeDomain, calls } = fakeProbeDomain({ 'bad.test': brokenDomain('bad.test'), 'fail.test': new Error('resolver gone') });
+  const hostCalls: string[] = [];
+  const errors: object[] = [];
+  const s = new Scheduler({
+    store,
+    logger: { ...quiet, error: (o: object) => errors.push(o) },
+    concurrency: 4,
+    jitterMs: 1000,
+    probe: async (p) => {
+      hostCalls.push(p.host);
+      return fakeResult(p);
+    },
+    probeDomain,
+  });
+  const domain = (name: string, d = name, schedule = '*/2 * * * * *'): ConfiguredDomain => ({
+    name,
+    schedule,
+    timeoutMs: 4321,
+    labels: {},
+    domain: { domain: d, senders: ['rfc', 'exo'], smtp: true, expect: {}, probe: { port: 25, warnDays: 30, minTlsVersion: 'TLSv1.2', ehloName: 'probe.test' } },
+  });
+  s.setTargets([target('a', '*/2 * * * * *')]);
+  s.setDomains([domain('good.test'), domain('bad', 'bad.test'), domain('fail.test')]);
+  t.same(s.targets().map((x) => x.target.name), ['a'], 'targets() lists host targets only');
+  t.same(s.domains().map((x) => x.domain.name), ['good.test', 'bad', 'fail.test']);
+  s.start();
+  await s.ready();
+  t.same(hostCalls, ['a.test']);
+  t.same(calls.map((c) => [c.target.domain, c.timeoutMs]).sort(), [['bad.test', 4321], ['fail.test', 4321], ['good.test', 4321]], 'every domain checked in the first round, under its own deadline');
+  t.same(store.domains.all().map((r) => [r.name, r.latest.status]).sort(), [['bad', 'critical'], ['good.test', 'ok']], 'results by name; a failed check stores nothing');
+  t.match(errors, [{ target: 'fail.test', domain: 'fail.test' }], 'a check that throws is logged as ours');
+  t.same(store.all().map((r) => r.name), ['a'], 'host results apart');
+  const views = s.domains();
+  for (const v of views) {
+    t.equal(v.intervalSeconds, 2);
+    t.equal(v.nextRun!.getTime() % 2000, stableOffsetMs(v.domain.name, 2000, 1000), `${v.domain.name}: cron time + its stable offset, as a host target`);
+  }
+  t.equal(s.domain('bad')?.domain.domain.domain, 'bad.test');
+  t.equal(s.domain('a'), undefined, 'a host target is not a domain');
+  t.equal(s.target('bad'), undefined, 'a domain is not a host target');
+
+  // Reload: one removed, one changed, a name converted from a host target to a domain.
+  calls.length = 0;
+  const hosts = s.setTargets([]);
+  const domains = s.setDomains([domain('good.test', 'good.test', '*/5 * * * * *'), domain('a', 'a.test')]);
+  t.same(hosts, { added: [], removed: ['a'], changed: [] });
+  t.same(domains, { added: ['a'], removed: ['bad', 'fail.test'], changed: ['good.test'] });
+  await new Promise((r) => setTimeout(r, 50));
+  t.same(calls.map((c) => c.target.domain).sort(), ['a.test', 'good.test'], 'added and changed domains are checked at once');
+  t.same(store.domains.all().map((r) => r.name).sort(), ['a', 'good.test'], 'a removed domain leaves the results at once');
+  t.equal(store.domains.get('good.test')?.runs.total, 2);
   await s.stop(100);
 });

@@ -9,6 +9,9 @@ import { DatabaseSync } from 'node:sqlite';
 import t from 'tap';
 import { MemoryResultsStore, SqliteResultsStore, StoreOpenError } from '../../src/store/results-store.js';
 import type { CertificateFacts, Status, TargetResult } from '../../src/probe/types.js';
+import { SCHEMA_VERSION } from '../../src/store/database.js';
+import { MIGRATIONS } from '../../src/store/migrations.js';
+import { brokenDomain, healthyDomain } from '../helpers/domain-results.js';
 
 const DAY = 86_400_000;
 let clock = Date.now() - 10 * DAY;
@@ -146,7 +149,7 @@ t.test('files the store cannot use: a clear message naming the file, and the fil
   const before = await readFile(newer);
   t.throws(() => new SqliteResultsStore({ path: newer }), {
     name: 'StoreOpenError',
-    message: new RegExp(`${newer} was written by a newer smtp-tls-probe \\(schema version 99; this version knows up to 1\\)`),
+    message: new RegExp(`${newer} was written by a newer smtp-tls-probe \\(schema version 99; this version knows up to ${SCHEMA_VERSION}\\)`),
   });
   t.same(await readFile(newer), before, 'untouched');
 
@@ -220,5 +223,39 @@ t.test('retention prunes old spans and sightings; retain hides removed targets',
   store.retain(['new', 'other']);
   t.same(store.all().map((r) => r.name), ['new']);
   t.equal(store.get('old'), undefined);
+  store.close();
+});
+
+t.test('domain results: latest per domain and since when its status holds, in the same file, through restarts and migration', async (t) => {
+  // A database of the first schema version (before domain mode) is migrated at open.
+  const file = join(dir, 'domains.db');
+  const old = new DatabaseSync(file);
+  old.exec(`${MIGRATIONS[0]}; PRAGMA user_version = 1`);
+  old.close();
+  let store = new SqliteResultsStore({ path: file });
+  const bad = { ...brokenDomain(), startedAt: new Date(clock).toISOString() };
+  const good = (at: number) => ({ ...healthyDomain('broken.test'), startedAt: new Date(at).toISOString() });
+  store.domains.record('mail', bad);
+  store.domains.record('mail', { ...bad, startedAt: new Date(clock + 60_000).toISOString() });
+  t.equal(store.domains.get('mail')?.statusSince, bad.startedAt, 'the same status: since the first');
+  store.domains.record('mail', good(clock + 120_000));
+  t.equal(store.domains.get('mail')?.statusSince, new Date(clock + 120_000).toISOString(), 'a new status: since now');
+  t.same(store.domains.get('mail')?.runs, { total: 3, byStatus: { ok: 1, warning: 0, critical: 2, unknown: 0 } });
+  store.domains.record('other', bad);
+  store.close();
+
+  store = new SqliteResultsStore({ path: file, retentionDays: 1 });
+  t.same(store.domains.all().map((r) => [r.name, r.latest.status, r.statusSince]).sort(), [
+    ['mail', 'ok', new Date(clock + 120_000).toISOString()],
+    ['other', 'critical', bad.startedAt],
+  ], 'both come back after a restart');
+  t.same(store.domains.get('mail')?.latest.senders.map((s) => s.verdict), ['deliver', 'deliver'], 'the whole result');
+  store.domains.retain(['mail']);
+  t.same(store.domains.all().map((r) => r.name), ['mail'], 'a removed domain leaves the view');
+  // Retention (one day here): rows not updated for longer are deleted.
+  t.ok((await store.prune(clock + 120_000 + 2 * DAY)) >= 2);
+  store.close();
+  store = new SqliteResultsStore({ path: file });
+  t.same(store.domains.all(), [], 'pruned');
   store.close();
 });

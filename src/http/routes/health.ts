@@ -9,6 +9,8 @@ export interface HealthReport {
     source: string;
     loadedAt: string;
     targets: number;
+    /** Configured mail domains (domain mode). */
+    domains?: number;
     lastReload: { at: string; ok: boolean; errors?: string[] } | null;
   };
 }

@@ -14,7 +14,7 @@ import { bearerMatches } from '../auth.js';
 import { SCRAPE_TIMEOUT_HEADER, scrapeDeadlineMs, secondsToMs } from '../deadline.js';
 import { ApiError } from '../errors.js';
 import { checkFetchSite, checkHostHeader } from '../host-header.js';
-import { checkTarget, hostAllowed, type OnDemandProbe } from '../on-demand.js';
+import { checkTarget, hostAllowed, OnDemandSlots, type OnDemandProbe } from '../on-demand.js';
 import { ShuttingDown, type OnDemandDrain } from '../shutdown.js';
 
 export const ProbeQuery = Type.Object(
@@ -73,6 +73,8 @@ export interface ProbeRouteDeps {
   drain: OnDemandDrain;
   /** http.allowedHosts: Host header names answered without a token. */
   allowedHosts: () => readonly string[];
+  /** Shared with /probe/domain (default: this route's own). */
+  slots?: OnDemandSlots;
 }
 
 /** A parameter that failed its grammar: 400 naming it. */
@@ -125,7 +127,7 @@ function shuttingDown(): ApiError {
 }
 
 export function probeRoute(app: FastifyInstance, deps: ProbeRouteDeps): void {
-  let inFlight = 0;
+  const slots = deps.slots ?? new OnDemandSlots();
   // How long the policy's resolution took, for probe_dns_lookup_time_seconds.
   const dnsSeconds = new WeakMap<FastifyRequest, number>();
   app.get(
@@ -228,11 +230,11 @@ export function probeRoute(app: FastifyInstance, deps: ProbeRouteDeps): void {
     if (!hostAllowed(hostText(host), policy.allowHosts)) {
       throw new ApiError(403, 'host_not_allowed', `${hostText(host)} is not on the on-demand allowlist`);
     }
-    if (inFlight >= policy.maxConcurrent) {
+    if (slots.inFlight >= policy.maxConcurrent) {
       void reply.header('retry-after', '1');
-      throw new ApiError(503, 'too_many_probes', `${inFlight} on-demand probes are running (limit ${policy.maxConcurrent}); retry shortly`);
+      throw new ApiError(503, 'too_many_probes', `${slots.inFlight} on-demand probes are running (limit ${policy.maxConcurrent}); retry shortly`);
     }
-    inFlight++;
+    slots.inFlight++;
     // The caller hanging up cancels the probe.
     const cancel = new AbortController();
     const onClose = () => {
@@ -267,7 +269,7 @@ export function probeRoute(app: FastifyInstance, deps: ProbeRouteDeps): void {
       return result;
     } finally {
       release();
-      inFlight--;
+      slots.inFlight--;
       reply.raw.removeListener('close', onClose);
     }
   }

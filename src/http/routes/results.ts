@@ -1,6 +1,7 @@
 /** GET /targets, /results, /results/:name(/history) and /certificates: the scheduled side, read from the store. */
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import type { ConfiguredDomain } from '../../config/domains.js';
 import type { ConfiguredTarget } from '../../config/load.js';
 import type { ResultsStore } from '../../store/results-store.js';
 import { ApiError } from '../errors.js';
@@ -12,10 +13,20 @@ interface TargetView {
   running: boolean;
 }
 
+interface DomainView {
+  domain: ConfiguredDomain;
+  nextRun: Date | null;
+  intervalSeconds: number | null;
+  running: boolean;
+}
+
 export interface TargetsView {
   targets(): TargetView[];
   /** One target, without computing the others. */
   target(name: string): TargetView | undefined;
+  /** Configured mail domains (absent: none). */
+  domains?(): DomainView[];
+  domain?(name: string): DomainView | undefined;
 }
 
 export interface ResultsRouteDeps {
@@ -60,6 +71,8 @@ export function resultsRoutes(app: FastifyInstance, deps: ResultsRouteDeps): voi
       return deps.store.all().map((r) => ({ name: r.name, labels: labels.get(r.name) ?? {}, statusSince: r.statusSince, ...r.latest }));
     },
   );
+
+  domainRoutes(app, deps);
 
   const configuredTarget = (name: string) => {
     const configured = deps.scheduler.target(name);
@@ -140,6 +153,53 @@ export function resultsRoutes(app: FastifyInstance, deps: ResultsRouteDeps): voi
     async (request) => {
       const { target } = request.query as { target?: string };
       return deps.store.certificates(target);
+    },
+  );
+}
+
+const NO_RUNS = { total: 0, byStatus: { ok: 0, warning: 0, critical: 0, unknown: 0 } };
+
+/**
+ * GET /results/domains and /results/domains/:name: the scheduled mail domains (domain mode).
+ * Static routes win over /results/:name, so "domains" is a reserved name in the configuration.
+ */
+function domainRoutes(app: FastifyInstance, deps: ResultsRouteDeps): void {
+  app.get(
+    '/results/domains',
+    { schema: { summary: 'Latest result of every scheduled mail domain', response: { 200: list('domain results with name, labels and statusSince') } } },
+    async () => {
+      const labels = new Map((deps.scheduler.domains?.() ?? []).map(({ domain }) => [domain.name, domain.labels]));
+      return deps.store.domains.all().map((r) => ({ name: r.name, labels: labels.get(r.name) ?? {}, statusSince: r.statusSince, ...r.latest }));
+    },
+  );
+
+  app.get(
+    '/results/domains/:name',
+    {
+      schema: {
+        summary: 'Latest result of one scheduled mail domain, since when its status holds, its schedule',
+        params: Type.Object({ name: Type.String({ minLength: 1, maxLength: 300 }) }),
+        response: { 200: open('name, domain, labels, schedule, nextRun, running, latest, statusSince, runs') },
+      },
+    },
+    async (request) => {
+      const { name } = request.params as { name: string };
+      const view = deps.scheduler.domain?.(name);
+      if (!view) throw new ApiError(404, 'unknown_domain', `no configured domain is named "${name}" (see GET /results/domains)`);
+      const rec = deps.store.domains.get(name);
+      return {
+        name,
+        domain: view.domain.domain.domain,
+        labels: view.domain.labels,
+        schedule: view.domain.schedule,
+        timeoutSeconds: view.domain.timeoutMs / 1000,
+        intervalSeconds: view.intervalSeconds,
+        nextRun: view.nextRun?.toISOString() ?? null,
+        running: view.running,
+        latest: rec?.latest ?? null,
+        statusSince: rec?.statusSince ?? null,
+        runs: rec?.runs ?? NO_RUNS,
+      };
     },
   );
 }

@@ -14,7 +14,9 @@ export const DOMAIN_REASONS = {
   mx_null: 'info',
   mx_null_conflict: 'critical',
   mx_target_invalid: 'critical',
+  mx_target_cname: 'warning',
   mx_host_unresolvable: 'critical',
+  mx_unreachable: 'critical',
   dnssec_bogus: 'critical',
   mta_sts_record_invalid: 'warning',
   mta_sts_policy_fetch_failed: 'critical',
@@ -31,6 +33,7 @@ export const DOMAIN_REASONS = {
   dane_no_rollover: 'warning',
   tls_rpt_missing: 'warning',
   tls_rpt_invalid: 'warning',
+  expect_mismatch: 'critical',
 } as const satisfies Record<string, DomainSeverity>;
 
 export type DomainReasonCode = keyof typeof DOMAIN_REASONS;

@@ -56,6 +56,8 @@ export interface MxAddress {
   probe: AddressResult | null;
   /** Set when the address policy (on-demand) refused to connect: the refused class. */
   refused?: string;
+  /** The IANA special-purpose range it lies in (ipaddr.js range name: `loopback`, `private`...). */
+  special?: string;
 }
 
 export interface MxHost {
@@ -68,12 +70,16 @@ export interface MxHost {
   cnames: string[];
   /** DNSSEC state of the host's address RRsets (worst of A and AAAA). */
   dnssec: DnsSecurity;
+  /** Earliest RRSIG expiration of the address RRsets (DnsAnswer.signatureExpires); absent when unsigned. */
+  signatureExpires?: string;
   addresses: MxAddress[];
   /** `_25._tcp.<host>` TLSA lookup; null when not looked up (address records not secure). */
   tlsa: {
     rcode: Rcode;
     dnssec: DnsSecurity;
     records: TlsaRecordFacts[];
+    /** Earliest RRSIG expiration of the TLSA RRset; absent when unsigned. */
+    signatureExpires?: string;
   } | null;
   /** Whether the MTA-STS policy's `mx:` patterns cover this host; null without a policy. */
   mtaStsMatch: boolean | null;
@@ -95,6 +101,8 @@ export interface TxtRecordFacts {
   status: 'absent' | 'valid' | 'invalid' | 'multiple' | 'error';
   rcode: Rcode;
   dnssec: DnsSecurity;
+  /** Earliest RRSIG expiration of the TXT RRset; absent when unsigned. */
+  signatureExpires?: string;
   /** Every TXT record at the name, as published. */
   raw: string[];
   /** For people: what is wrong, naming the field. */
