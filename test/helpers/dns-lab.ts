@@ -22,7 +22,10 @@
  * What the resolver answers (unbound 1.17, `ede: yes`): names in signed zones are secure (AD);
  * names in unsigned zones insecure (no AD, NOERROR); a record changed after signing is SERVFAIL
  * with EDE 6 (DNSSEC Bogus); expired signatures SERVFAIL with EDE 7 (Signature Expired);
- * future ones SERVFAIL with EDE 8 (Signature Not Yet Valid). Any name outside `test.` is
+ * future ones SERVFAIL with EDE 8 (Signature Not Yet Valid); a zone whose DNSKEY was removed
+ * EDE 9 (DNSKEY Missing); a zone with every RRSIG removed EDE 10 (RRSIGs Missing); but one RRSIG
+ * removed from a signed zone is SERVFAIL without any EDE (unbound takes it for a stripping
+ * middlebox and gives up without naming a DNSSEC failure). Any name outside `test.` is
  * SERVFAIL: unbound may not send a single packet (do-not-query-address covers every address),
  * so the internet resolver of /etc/resolv.conf is never asked and no root hint is used.
  *
@@ -31,7 +34,8 @@
  *
  * Several labs may run at once (own temp dir, own port). unbound cannot listen on port 0: a
  * free port is picked (bind 0, read, close) and the start is retried if another process took it.
- * Closing kills unbound and removes the temp dir; a process exit does the same for any lab left.
+ * Closing kills unbound and removes the temp dir; a process exit does the same for any lab left,
+ * and so does the watchdog unbound runs under when the test process dies by a signal.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';

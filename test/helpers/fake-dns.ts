@@ -45,13 +45,13 @@ export const framed = (msg: Buffer, length = msg.length): Buffer => {
   return Buffer.concat([p, msg]);
 };
 
-async function bindPair(): Promise<{ udp: dgram.Socket; tcp: net.Server }> {
+async function bindPair(host: string): Promise<{ udp: dgram.Socket; tcp: net.Server }> {
   for (let attempt = 0; ; attempt++) {
-    const udp = dgram.createSocket('udp4');
-    await new Promise<void>((resolve, reject) => udp.once('error', reject).bind(0, '127.0.0.1', () => resolve()));
+    const udp = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
+    await new Promise<void>((resolve, reject) => udp.once('error', reject).bind(0, host, () => resolve()));
     const tcp = net.createServer();
     try {
-      await new Promise<void>((resolve, reject) => tcp.once('error', reject).listen(udp.address().port, '127.0.0.1', () => resolve()));
+      await new Promise<void>((resolve, reject) => tcp.once('error', reject).listen(udp.address().port, host, () => resolve()));
       return { udp, tcp };
     } catch (e) {
       udp.close();
@@ -60,8 +60,8 @@ async function bindPair(): Promise<{ udp: dgram.Socket; tcp: net.Server }> {
   }
 }
 
-export async function fakeDns(scripts: Scripts): Promise<FakeDns> {
-  const { udp, tcp } = await bindPair();
+export async function fakeDns(scripts: Scripts, host = '127.0.0.1'): Promise<FakeDns> {
+  const { udp, tcp } = await bindPair(host);
   const seen: FakeDns['seen'] = [];
   const sockets = new Set<net.Socket>();
   udp.on('message', (msg, rinfo) => {
@@ -85,7 +85,7 @@ export async function fakeDns(scripts: Scripts): Promise<FakeDns> {
     });
   });
   return {
-    address: '127.0.0.1',
+    address: host,
     port: udp.address().port,
     seen,
     async close() {

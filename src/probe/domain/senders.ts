@@ -154,7 +154,8 @@ function oneSender(sender: Sender, facts: SenderFacts): SenderResult {
     return { ...base, verdict: 'blocked', route: 'null-mx', message: `${domain} accepts no mail (null MX): senders bounce at once with 556 5.1.10`, ...(sender === 'exo' ? { code: '556 5.1.10' } : {}) };
   }
   if (mx.kind === 'none') {
-    return { ...base, verdict: 'blocked', route: 'no-mx', message: `${domain} has no MX and no address: mail to it bounces` };
+    const why = mx.rcode === 'NXDOMAIN' ? 'does not exist (NXDOMAIN)' : 'has no MX and no address';
+    return { ...base, verdict: 'blocked', route: 'no-mx', message: `${domain} ${why}: mail to it bounces` };
   }
   if (mx.kind === 'error') {
     return { ...base, verdict: 'blocked', route: 'dns', message: `the MX lookup of ${domain} fails: mail stays queued until it works`, ...(sender === 'exo' ? { code: EXO_DNS } : {}) };

@@ -79,6 +79,19 @@ t.test('a truncated UDP reply is asked again over TCP', async (t) => {
   t.equal(a.security, 'insecure');
 });
 
+t.test('an IPv6 resolver, over UDP then TCP', async (t) => {
+  const server = await fakeDns({
+    udp: (q) => [reply(q, { flags: packet.TRUNCATED_RESPONSE })],
+    tcp: (q, s) => s.write(framed(reply(q, { answers: [A('v6.test', '192.0.2.6')] }))),
+  }, '::1');
+  t.teardown(() => server.close());
+  const client = createDnsClient(server, { tryTimeoutMs: 1000 });
+  t.equal(client.server, `[::1]:${server.port}`);
+  const a = await client.query('v6.test', 'A', deadline());
+  t.same(a.records, [{ address: '192.0.2.6' }]);
+  t.same(server.seen.map((s) => s.transport), ['udp', 'tcp']);
+});
+
 t.test('replies to another id or question are ignored; the right one after them is taken', async (t) => {
   const { client } = await withServer(t, {
     udp: (q) => [

@@ -37,6 +37,8 @@ t.test('one validating lab', { skip }, async (t) => {
         { origin: 'bogus.test', records: ['mx A 127.0.0.5', 'ok A 127.0.0.6'], tamper: (z) => z.replace(/\t127\.0\.0\.5$/m, '\t127.0.0.99') },
         { origin: 'expired.test', records: ['mx A 127.0.0.7'], dnssec: 'expired' },
         { origin: 'future.test', records: ['mx A 127.0.0.8'], dnssec: 'future' },
+        { origin: 'nokey.test', records: ['mx A 127.0.0.9'], tamper: (z) => z.replace(/^.*\tDNSKEY\t.*$/gm, '') },
+        { origin: 'nosig.test', records: ['mx A 127.0.0.10'], tamper: (z) => z.replace(/^mx\.nosig\.test\.\t.*\tRRSIG\tA .*$/m, '') },
       ],
     }),
     startDnsLab({ zones: [{ origin: 'example.test', records: ['mx1 A 127.0.0.2'] }], validating: false }),
@@ -102,6 +104,13 @@ t.test('one validating lab', { skip }, async (t) => {
     t.match(expired, { rcode: 'SERVFAIL', security: 'bogus', ede: [{ code: 7, text: /signature expired/ }] });
     const future = await q.query('mx.future.test', 'A', s());
     t.match(future, { rcode: 'SERVFAIL', security: 'bogus', ede: [{ code: 8, text: /before inception/ }] });
+  });
+
+  t.test('a zone without its DNSKEY: EDE 9; a signature stripped: SERVFAIL, and unbound names no EDE', async (t) => {
+    const nokey = await q.query('mx.nokey.test', 'A', s());
+    t.match(nokey, { rcode: 'SERVFAIL', security: 'bogus', ede: [{ code: 9 }] });
+    const nosig = await q.query('mx.nosig.test', 'A', s());
+    t.match(nosig, { rcode: 'SERVFAIL', ad: false, security: 'indeterminate', ede: [], records: [] });
   });
 
   t.test('names outside the lab fail without a packet leaving unbound', async (t) => {

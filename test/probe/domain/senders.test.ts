@@ -216,6 +216,12 @@ for (const row of rows) {
   });
 }
 
+t.test('a domain that does not exist is said so', async (t) => {
+  const f = facts([], { kind: 'none' });
+  f.mx.rcode = 'NXDOMAIN';
+  t.match(senderVerdicts(f, ['rfc'])[0]!.message, /example\.test does not exist \(NXDOMAIN\): mail to it bounces/);
+});
+
 t.test('only the senders asked, in order', async (t) => {
   t.same(senderVerdicts(facts([host('mx1.example.test', 10)]), ['exo']).map((s) => s.sender), ['exo']);
 });
