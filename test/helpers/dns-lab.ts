@@ -7,6 +7,8 @@
  *       { origin: 'example.test', records: ['@ MX 10 mx1', 'mx1 A 127.0.0.2', '_25._tcp.mx1 TLSA 3 1 1 <hex>'] },
  *       { origin: 'plain.test', records: ['mx A 127.0.0.3'], dnssec: 'unsigned' },
  *       { origin: 'bogus.test', records: ['mx A 127.0.0.4'], tamper: (z) => z.replace('127.0.0.4', '127.0.0.5') },
+ *       // inside example.test: delegated from it, insecurely (secure A, insecure TLSA)
+ *       { origin: '_tcp.mx2.example.test', records: ['_25 TLSA 3 1 1 <hex>'], dnssec: 'unsigned' },
  *     ],
  *     teardown: t.teardown.bind(t),   // optional: close when the test ends
  *   });
@@ -20,7 +22,7 @@
  * registration function such as tap's `t.teardown`).
  *
  * What the resolver answers (unbound 1.17, `ede: yes`): names in signed zones are secure (AD);
- * names in unsigned zones insecure (no AD, NOERROR); a record changed after signing is SERVFAIL
+ * names in unsigned zones insecure (no AD, NOERROR), also under a signed zone; a record changed after signing is SERVFAIL
  * with EDE 6 (DNSSEC Bogus); expired signatures SERVFAIL with EDE 7 (Signature Expired);
  * future ones SERVFAIL with EDE 8 (Signature Not Yet Valid); a zone whose DNSKEY was removed
  * EDE 9 (DNSKEY Missing); a zone with every RRSIG removed EDE 10 (RRSIGs Missing); but one RRSIG

@@ -1,8 +1,9 @@
 /**
  * Test zones under `test.`, signed at run time with ldns-keygen / ldns-signzone (Debian
- * ldnsutils): signatures expire, so a signed zone is never committed. The lab's parent zone
- * `test.` delegates every child and carries a DS for each signed one; its own DS is the trust
- * anchor the lab's resolver validates against. Used by ./dns-lab.ts.
+ * ldnsutils): signatures expire, so a signed zone is never committed. Each zone is delegated
+ * from its closest enclosing zone (the lab's `test.`, or another lab zone) with a DS there for
+ * each signed one; the DS of `test.` is the trust anchor the lab's resolver validates against.
+ * Used by ./dns-lab.ts.
  */
 import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -20,7 +21,10 @@ const run = promisify(execFile);
 export type ZoneDnssec = 'signed' | 'unsigned' | 'expired' | 'future';
 
 export interface LabZone {
-  /** A name under `test`, e.g. `example.test` (no trailing dot). */
+  /**
+   * A name under `test`, e.g. `example.test` (no trailing dot). A zone inside another lab zone
+   * (`_tcp.mx.example.test` beside `example.test`) is delegated from that one.
+   */
   origin: string;
   /**
    * Zone-file lines relative to the origin (`@ MX 10 mx1`, `mx1 A 127.0.0.2`,
@@ -98,41 +102,42 @@ async function settled<T>(jobs: Array<Promise<T>>): Promise<T[]> {
 function checkOrigins(zones: LabZone[]): void {
   for (const z of zones) {
     if (!/^([a-z0-9_-]+\.)+test$/.test(z.origin)) throw new Error(`dns lab: origin ${JSON.stringify(z.origin)} must be a lowercase name under test (no trailing dot)`);
-    const outer = zones.find((o) => o !== z && (z.origin === o.origin || z.origin.endsWith(`.${o.origin}`)));
-    if (outer) throw new Error(`dns lab: zone ${z.origin} repeats or sits under zone ${outer.origin}; give it as records of that zone`);
+    if (zones.some((o) => o !== z && o.origin === z.origin)) throw new Error(`dns lab: zone ${z.origin} is given twice`);
   }
 }
 
+/** The closest enclosing zone of `origin` among `origins` (`test` when none). */
+const parentOf = (origin: string, origins: string[]): string =>
+  origins.filter((o) => origin.endsWith(`.${o}`)).sort((a, b) => b.length - a.length)[0] ?? 'test';
+
 /**
- * Writes every zone and the parent `test.` into `dir`; returns the zone files and the trust
- * anchor file (the DS of `test.`).
+ * Writes every zone and their parent `test.` into `dir`; returns the zone files and the
+ * trust anchor file (the DS of `test.`). A zone is delegated from its closest enclosing zone:
+ * `test`, or another lab zone (`_tcp.mx.example.test` under `example.test`), with a DS there
+ * when it is signed, so an unsigned zone under a signed one is an insecure delegation.
  */
 export async function buildZones(dir: string, zones: LabZone[]): Promise<{ zones: BuiltZone[]; anchor: string }> {
   checkOrigins(zones);
   const now = Date.now();
-  const signed = (z: LabZone) => (z.dnssec ?? 'signed') !== 'unsigned';
-  // Keys first, all at once: the parent needs the children's DS, not their signatures, so
-  // every zone (parent included) is then signed in one parallel wave.
-  const [parentKey, ...keys] = await settled([keygen(dir, 'test'), ...zones.map((z) => (signed(z) ? keygen(dir, z.origin) : Promise.resolve(null)))]);
-  const parentRecords = ['ns IN A 127.0.0.1'];
+  const all: LabZone[] = [{ origin: 'test', records: ['ns IN A 127.0.0.1'] }, ...zones];
+  const origins = all.map((z) => z.origin);
+  // Keys first, all at once: a parent needs its children's DS, not their signatures, so every
+  // zone is then signed in one parallel wave.
+  const keys = await settled(all.map((z) => ((z.dnssec ?? 'signed') !== 'unsigned' ? keygen(dir, z.origin) : Promise.resolve(null))));
+  const ds = await settled(keys.map((k) => (k ? readFile(`${k}.ds`, 'utf8') : Promise.resolve(null))));
+  const delegations = new Map<string, string[]>(origins.map((o) => [o, []]));
   for (const [i, z] of zones.entries()) {
-    parentRecords.push(`${z.origin}. IN NS ns.test.`);
-    if (keys[i]) parentRecords.push(dsLine(await readFile(`${keys[i]}.ds`, 'utf8')));
+    const lines = delegations.get(parentOf(z.origin, origins.slice(1)))!;
+    lines.push(`${z.origin}. IN NS ns.test.`);
+    if (ds[i + 1]) lines.push(dsLine(ds[i + 1]!));
   }
-  const parentFile = join(dir, 'test.served');
+  const built = all.map((z) => ({ origin: z.origin, file: join(dir, `${z.origin}.served`) }));
+  await settled(all.map(async (z, i) => {
+    const text = zoneText(z.origin, [...z.records, ...delegations.get(z.origin)!]);
+    const served = keys[i] ? await sign(dir, z.origin, keys[i]!, text, validityOf(z, now)) : text;
+    await writeFile(built[i]!.file, z.tamper ? z.tamper(served) : served);
+  }));
   const anchor = join(dir, 'anchor.ds');
-  const children = zones.map((z, i) => ({ origin: z.origin, file: join(dir, `${z.origin}.served`), zone: z, key: keys[i] }));
-  await settled([
-    (async () => {
-      const text = await sign(dir, 'test', parentKey!, zoneText('test', parentRecords), validityOf({ origin: 'test', records: [] }, now));
-      await writeFile(parentFile, text);
-      await writeFile(anchor, await readFile(`${parentKey!}.ds`, 'utf8'));
-    })(),
-    ...children.map(async ({ zone, file, key }) => {
-      const text = zoneText(zone.origin, zone.records);
-      const served = key ? await sign(dir, zone.origin, key, text, validityOf(zone, now)) : text;
-      await writeFile(file, zone.tamper ? zone.tamper(served) : served);
-    }),
-  ]);
-  return { zones: [{ origin: 'test', file: parentFile }, ...children.map(({ origin, file }) => ({ origin, file }))], anchor };
+  await writeFile(anchor, ds[0]!);
+  return { zones: built, anchor };
 }

@@ -115,8 +115,9 @@ function recordOf<T extends RRType>(type: T, data: unknown): RecordOf[T] | null 
     case 'MX':
       return { preference: d.preference as number, exchange: normalizeName(String(d.exchange)) } as RecordOf[T];
     case 'TXT': {
-      const parts = Array.isArray(data) ? data : [data];
-      return { text: parts.map((p) => (Buffer.isBuffer(p) ? p.toString('utf8') : String(p))).join('') } as RecordOf[T];
+      // Joined as bytes, then decoded: a UTF-8 sequence may straddle two character-strings.
+      const parts = (Array.isArray(data) ? data : [data]).map((p) => (Buffer.isBuffer(p) ? p : Buffer.from(String(p))));
+      return { text: Buffer.concat(parts).toString('utf8') } as RecordOf[T];
     }
     case 'TLSA':
       return {

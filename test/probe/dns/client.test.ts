@@ -231,7 +231,7 @@ t.test('CNAME chains: followed to the asked type, loops stop, asking CNAME gives
   t.same(c.cnames, []);
 });
 
-t.test('record shapes: MX, TLSA, SOA, DS, DNSKEY, AAAA', async (t) => {
+t.test('record shapes: MX, TLSA, SOA, DS, DNSKEY, AAAA, TXT', async (t) => {
   const answers: Record<string, packet.Answer[]> = {
     MX: [{ type: 'MX', name: 'd.test', ttl: 1, data: { preference: 10, exchange: 'MX1.D.test.' } }],
     TLSA: [{ type: 'TLSA', name: 'd.test', ttl: 1, data: { usage: 3, selector: 1, matchingType: 1, certificate: Buffer.from('9F86', 'hex') } }],
@@ -239,6 +239,8 @@ t.test('record shapes: MX, TLSA, SOA, DS, DNSKEY, AAAA', async (t) => {
     DS: [{ type: 'DS', name: 'd.test', ttl: 1, data: { keyTag: 4242, algorithm: 13, digestType: 2, digest: Buffer.alloc(32) } }],
     DNSKEY: [{ type: 'DNSKEY', name: 'd.test', ttl: 1, data: { flags: 257, algorithm: 13, key: Buffer.alloc(64) } }],
     AAAA: [{ type: 'AAAA', name: 'd.test', ttl: 1, data: '2001:db8::1' }],
+    TXT: [{ type: 'TXT', name: 'd.test', ttl: 1, data: [Buffer.from('caf\xc3', 'latin1'), Buffer.from('\xa9', 'latin1')] }],
+    NS: [{ type: 'NS', name: 'd.test', ttl: 1, data: 'ns.test' }],
   };
   const { client } = await withServer(t, { udp: (q) => [reply(q, { answers: answers[q.questions![0]!.type]! })] });
   const s = deadline();
@@ -248,6 +250,8 @@ t.test('record shapes: MX, TLSA, SOA, DS, DNSKEY, AAAA', async (t) => {
   t.same((await client.query('d.test', 'DS', s)).records, [{ keyTag: 4242 }]);
   t.same((await client.query('d.test', 'DNSKEY', s)).records, [{ flags: 257 }]);
   t.same((await client.query('d.test', 'AAAA', s)).records, [{ address: '2001:db8::1' }]);
+  t.same((await client.query('d.test', 'TXT', s)).records, [{ text: 'café' }], 'a UTF-8 sequence split over two character-strings');
+  t.same((await client.query('d.test', 'NS' as 'A', s)).records, [], 'a type without a record shape gives no records');
 });
 
 t.test('checkValidating: the top-level zone, then the root; null when nothing conclusive came', async (t) => {

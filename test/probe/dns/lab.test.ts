@@ -34,6 +34,8 @@ t.test('one validating lab', { skip }, async (t) => {
           validity: { inception: new Date(Date.now() - 3_600_000), expiration: expires },
         },
         { origin: 'plain.test', records: ['@ MX 10 mx', 'mx A 127.0.0.4'], dnssec: 'unsigned' },
+        { origin: '_tcp.mx2.example.test', records: ['_25 TLSA 3 1 1 ' + TLSA_HEX], dnssec: 'unsigned' },
+        { origin: 'sub.example.test', records: ['www A 127.0.0.11'] },
         { origin: 'bogus.test', records: ['mx A 127.0.0.5', 'ok A 127.0.0.6'], tamper: (z) => z.replace(/\t127\.0\.0\.5$/m, '\t127.0.0.99') },
         { origin: 'expired.test', records: ['mx A 127.0.0.7'], dnssec: 'expired' },
         { origin: 'future.test', records: ['mx A 127.0.0.8'], dnssec: 'future' },
@@ -75,10 +77,10 @@ t.test('one validating lab', { skip }, async (t) => {
   t.test('secure NXDOMAIN and NODATA', async (t) => {
     const nx = await q.query('nothere.example.test', 'A', s());
     t.match(nx, { rcode: 'NXDOMAIN', ad: true, security: 'secure', records: [] });
-    const nodata = await q.query('_25._tcp.mx2.example.test', 'TLSA', s());
-    t.match(nodata, { rcode: 'NXDOMAIN', security: 'secure' });
-    const empty = await q.query('mx1.example.test', 'TLSA', s());
-    t.match(empty, { rcode: 'NOERROR', ad: true, security: 'secure', records: [] });
+    const noTlsa = await q.query('_25._tcp.nope.example.test', 'TLSA', s());
+    t.match(noTlsa, { rcode: 'NXDOMAIN', security: 'secure' });
+    const nodata = await q.query('mx1.example.test', 'TLSA', s());
+    t.match(nodata, { rcode: 'NOERROR', ad: true, security: 'secure', records: [] });
     const noTld = await q.query('nothere.test', 'MX', s());
     t.match(noTld, { rcode: 'NXDOMAIN', security: 'secure' }, 'the parent zone denies too');
   });
@@ -89,6 +91,15 @@ t.test('one validating lab', { skip }, async (t) => {
     t.equal(mx.signatureExpires, undefined);
     const nx = await q.query('none.plain.test', 'A', s());
     t.match(nx, { rcode: 'NXDOMAIN', security: 'insecure' });
+  });
+
+  t.test('zones inside zones: an unsigned one under a signed one is insecure, a signed one secure', async (t) => {
+    const a = await q.query('mx2.example.test', 'A', s());
+    t.match(a, { security: 'secure', records: [{ address: '127.0.0.3' }] });
+    const tlsa = await q.query('_25._tcp.mx2.example.test', 'TLSA', s());
+    t.match(tlsa, { rcode: 'NOERROR', ad: false, security: 'insecure', records: [{ usage: 3, selector: 1, matchingType: 1, data: TLSA_HEX }] });
+    const sub = await q.query('www.sub.example.test', 'A', s());
+    t.match(sub, { security: 'secure', records: [{ address: '127.0.0.11' }] });
   });
 
   t.test('a record changed after signing is bogus: SERVFAIL with EDE 6', async (t) => {
@@ -139,6 +150,6 @@ t.test('close kills unbound and removes the temp dir; bad zones are refused', { 
   t.match(after.rcode, /ERROR|TIMEOUT/, 'nothing answers on the port any more');
 
   await t.rejects(startDnsLab({ zones: [{ origin: 'example.com', records: [] }] }), /must be a lowercase name under test/);
-  await t.rejects(startDnsLab({ zones: [{ origin: 'a.test', records: [] }, { origin: 'b.a.test', records: [] }] }), /sits under zone a\.test/);
+  await t.rejects(startDnsLab({ zones: [{ origin: 'a.test', records: [] }, { origin: 'a.test', records: [] }] }), /zone a\.test is given twice/);
   await t.rejects(startDnsLab({ zones: [{ origin: 'a.test', records: ['x BOGUSTYPE 1'] }] }), /ldns-signzone/);
 });
