@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { find, parseMetrics } from '../helpers/prom.js';
+import { until } from '../helpers/until.js';
 
 const bin = new URL('../../dist/cli/main.js', import.meta.url).pathname;
 
@@ -21,13 +22,6 @@ function run(args: string[]) {
   return { child, out, exited };
 }
 
-async function until(what: string, check: () => boolean, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 t.test('smtp-tls-probe demo shows the mismatch and the fix, in its summary, /results and /metrics', async (t) => {
   const demo = run(['--listen', '127.0.0.1:0']);

@@ -13,6 +13,7 @@ import { roundRobin } from '../helpers/balancer.js';
 import { mint, pki, type Minted, type Pki } from '../helpers/certs.js';
 import { fakeSmtp, type FakeSmtp, type FakeSmtpOptions } from '../helpers/fake-smtp.js';
 import { find, parseMetrics } from '../helpers/prom.js';
+import { until } from '../helpers/until.js';
 
 let ca: Pki;
 let certA: Minted;
@@ -42,15 +43,6 @@ async function serve(config: string) {
   return serveProcess(['--config', file], { cwd: dir });
 }
 
-async function until<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, ms = 8000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** A running service: its base URL once it listens. */
 async function start(config: string) {

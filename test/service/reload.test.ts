@@ -13,6 +13,7 @@ import { startService } from '../../src/service/service.js';
 import type { Pki } from '../helpers/certs.js';
 import type { FakeSmtp } from '../helpers/fake-smtp.js';
 import { seedServers } from '../helpers/stack.js';
+import { until } from '../helpers/until.js';
 
 let ca: Pki;
 let goodSrv: FakeSmtp;
@@ -71,13 +72,6 @@ async function start(file: string, watchTiming: { debounceMs?: number; settleMs?
   return { service, logs, names };
 }
 
-async function until(what: string, check: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const reloaded = (logs: Log[]) => logs.filter((l) => l.msg === 'configuration reloaded');
 const failures = (logs: Log[]) => logs.filter((l) => l.msg === 'configuration reload failed; the running configuration stays');

@@ -18,6 +18,7 @@ import { blackhole } from '../helpers/blackhole.js';
 import type { Pki } from '../helpers/certs.js';
 import type { FakeSmtp } from '../helpers/fake-smtp.js';
 import { seedServers } from '../helpers/stack.js';
+import { until } from '../helpers/until.js';
 
 let ca: Pki;
 let goodSrv: FakeSmtp;
@@ -75,13 +76,6 @@ const get = async (base: string, path: string) => {
   return { status: r.status, body: (await r.json()) as any };
 };
 
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 t.test('starts, probes a first round at once, serves results over HTTP', async (t) => {
   const { service, base, logs } = await start(join(dir, 'a.yaml'), configText([hybrid(), seed()]));
@@ -131,7 +125,7 @@ t.test('reload when the file changes', async (t) => {
   const { service, base } = await start(file, configText([hybrid()]), true);
   await service.scheduler.ready();
   await writeFile(file, configText([hybrid(), seed()]));
-  await until('the watcher to reload', async () => (await get(base, '/targets')).body.length === 2, 5000);
+  await until('the watcher to reload', async () => (await get(base, '/targets')).body.length === 2);
   await until('the new target to be probed', async () => (await get(base, '/results')).body.length === 2);
   t.pass('reloaded and probed');
 });
@@ -169,7 +163,7 @@ t.test('serve as a process: SIGHUP reloads, SIGTERM stops with exit 0', async (t
   const file = join(dir, 'f.yaml');
   await writeFile(file, configText([hybrid()]));
   const p = await serveIn([], { SMTP_TLS_PROBE_CONFIG: file });
-  await until('listening', () => p.lines.some((l) => l.msg === 'smtp-tls-probe listening'), 10_000);
+  await until('listening', () => p.lines.some((l) => l.msg === 'smtp-tls-probe listening'));
   const port = (p.lines.find((l) => l.msg === 'smtp-tls-probe listening')!.listen as { port: number }).port;
   await until('the first round', () => p.lines.some((l) => l.msg === 'probe' && l.target === 'hybrid' && l.status === 'ok'));
   await writeFile(file, configText([hybrid(), seed()]));
@@ -200,7 +194,7 @@ t.test('serve as a process: SIGTERM refuses /probe at once, aborts running ones 
   // on a loaded machine; the bound asserted is still grace + 1 s.
   const p = await serveIn(['--config', file, '--grace', '2']);
   t.teardown(() => void p.child.kill('SIGKILL'));
-  await until('listening', () => p.lines.some((l) => l.msg === 'smtp-tls-probe listening'), 10_000);
+  await until('listening', () => p.lines.some((l) => l.msg === 'smtp-tls-probe listening'));
   const port = (p.lines.find((l) => l.msg === 'smtp-tls-probe listening')!.listen as { port: number }).port;
   const base = `http://127.0.0.1:${port}`;
   const answer = (path: string) => fetch(base + path).then(async (r) => ({ status: r.status, body: (await r.json()) as any }));
@@ -254,7 +248,7 @@ t.test('serve with an invalid config exits non-zero with every problem listed', 
 t.test('the shipped config serves as it is', async (t) => {
   const shipped = new URL('../../config/probe.yaml', import.meta.url).pathname;
   const p = await serveIn(['--config', shipped, '--listen', '127.0.0.1:0']);
-  await until('listening', () => p.lines.some((l) => l.msg === 'smtp-tls-probe listening'), 10_000);
+  await until('listening', () => p.lines.some((l) => l.msg === 'smtp-tls-probe listening'));
   const port = (p.lines.find((l) => l.msg === 'smtp-tls-probe listening')!.listen as { port: number }).port;
   const base = `http://127.0.0.1:${port}`;
   t.same((await get(base, '/readyz')).body, { ready: true });
