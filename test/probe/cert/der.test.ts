@@ -265,14 +265,14 @@ t.test('truncated and bit-flipped certificates: never an unexpected exception, t
   const rand = random(Number(process.env.DER_FUZZ_SEED ?? 12));
   const mutants: Array<{ label: string; der: Buffer }> = [];
   for (const { label, der: d } of certs) {
-    for (let n = 0; n < d.length; n += label.startsWith('RSA-PSS SHA-256') ? 1 : 11) mutants.push({ label: `${label}, first ${n} octets`, der: d.subarray(0, n) });
-    for (let i = 0; i < 100; i++) {
+    for (let n = 0; n < d.length; n += label.startsWith('RSA-PSS SHA-256') ? 2 : 11) mutants.push({ label: `${label}, first ${n} octets`, der: d.subarray(0, n) });
+    for (let i = 0; i < 60; i++) {
       const m = Buffer.from(d);
       const flips = 1 + Math.floor(rand() * 3);
       for (let f = 0; f < flips; f++) m[Math.floor(rand() * m.length)]! ^= 1 << Math.floor(rand() * 8);
       mutants.push({ label: `${label}, ${flips} bit(s) flipped (#${i})`, der: m });
     }
-    for (let i = 0; i < 30; i++) {
+    for (let i = 0; i < 20; i++) {
       const m = Buffer.from(d);
       m[Math.floor(rand() * m.length)] = [0x00, 0x80, 0x81, 0x84, 0x85, 0xff, 0x1f][Math.floor(rand() * 7)]!;
       mutants.push({ label: `${label}, an octet replaced (#${i})`, der: m });
