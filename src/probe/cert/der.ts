@@ -1,8 +1,9 @@
 /**
  * A small, strict DER reader: enough of ASN.1 to walk a certificate and the extensions the
  * verdict reads. Definite lengths only, single-octet tags only, every element inside its
- * parent, a bound on elements per list; nothing recursive. Anything else is a DerError, which
- * the certificate decoder turns into "not a certificate" or "extension absent" as before.
+ * parent, a bound on elements per list; the one recursive walk (checkWellFormed) stops at 16
+ * levels. Anything else is a DerError, which the certificate decoder turns into "not a
+ * certificate" or "extension absent", as the ASN.1 library it replaces did.
  */
 
 export class DerError extends Error {
@@ -102,7 +103,9 @@ const MAX_DEPTH = 16;
 /**
  * Checks that an element the probe does not interpret (an algorithm's parameters, an
  * attribute value of an unknown type) is DER all the way down: known primitive types well
- * formed, no constructed form of a primitive type, at most MAX_DEPTH levels.
+ * formed, no constructed form of a primitive type, at most MAX_DEPTH levels. The library
+ * decoded these too and refused the certificate when they were broken; so do we, rather
+ * than judge a certificate half-read.
  */
 export function checkWellFormed(d: Uint8Array, t: Tlv, depth = 0): void {
   if (depth > MAX_DEPTH) throw new DerError(`nested deeper than ${MAX_DEPTH} levels`);

@@ -10,7 +10,7 @@ import t from 'tap';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { AttributeTypeAndValue, AttributeValue, GeneralName, GeneralSubtree, GeneralSubtrees, Name, NameConstraints, OtherName, RelativeDistinguishedName, SubjectAlternativeName } from '@peculiar/asn1-x509';
 import { decodeCertificateDer } from '../../../src/probe/cert/certificate-der.js';
-import { DerError, bmp, children, integer, oid, readTlv, readWhole, universal, utf8 } from '../../../src/probe/cert/der.js';
+import { DerError, bmp, checkWellFormed, children, integer, oid, readTlv, readWhole, universal, utf8 } from '../../../src/probe/cert/der.js';
 import { decodeExtensions } from '../../../src/probe/cert/extensions.js';
 import { parseCertificate } from '../../../src/probe/cert/parse.js';
 import { x509 } from '../../../src/probe/cert/x509.js';
@@ -357,4 +357,24 @@ t.test('the reader refuses what DER forbids and stays within its bounds', async 
   t.throws(() => bmp(Buffer.from([0x00])), /odd length/);
   t.equal(universal(Buffer.from([0, 0, 0, 0x41, 0, 1, 0xf4, 0xe7])), 'A\uf4e7', 'UCS-4 past the BMP keeps its low 16 bits, as the library did');
   t.throws(() => universal(Buffer.from([0, 0, 0])), /multiple of 4/);
+  // What the probe does not interpret (algorithm parameters) is checked to a bounded depth.
+  const wellFormed = (bytes: Uint8Array) => checkWellFormed(bytes, readWhole(bytes, bytes[0]!, 'x'));
+  const pssParams = der(0x30, der(0xa0, der(0x30, oidDer('2.16.840.1.101.3.4.2.1'), der(0x05))), der(0xa2, der(0x02, [0x20])));
+  t.doesNotThrow(() => wellFormed(pssParams), 'RSASSA-PSS parameters');
+  let deep: Uint8Array = der(0x05);
+  for (let i = 0; i < 16; i++) deep = der(0x30, deep);
+  t.doesNotThrow(() => wellFormed(deep), '16 levels');
+  t.throws(() => wellFormed(der(0x30, deep)), /nested deeper than 16 levels/, '17 levels');
+  const refused: Array<[Uint8Array, RegExp]> = [
+    [der(0x30, der(0x00)), /reserved tag 0x0/],
+    [der(0x30, der(0x22, der(0x02, [1]))), /constructed encoding of primitive tag 0x22/],
+    [der(0x10), /primitive encoding of a SEQUENCE/],
+    [der(0x30, der(0x0a)), /empty INTEGER/],
+    [der(0x30, der(0x0d, [0x81])), /malformed RELATIVE-OID/],
+    [der(0x30, der(0x05, [0])), /NULL with content/],
+    [der(0x30, der(0x03, [8])), /malformed BIT STRING/],
+    [der(0x30, der(0x01, [1, 1])), /malformed BOOLEAN/],
+    [der(0x30, der(0x06, [0x2a, 0x86])), /ends inside an arc/],
+  ];
+  for (const [bytes, why] of refused) t.throws(() => wellFormed(bytes), why, why.source);
 });
