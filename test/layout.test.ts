@@ -3,7 +3,7 @@
  * knows nothing of HTTP, scheduling, metrics or storage, and `check` loads only the probe.
  */
 import { readFileSync, readdirSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 
@@ -57,9 +57,13 @@ t.test('src/probe imports nothing of HTTP, scheduling, metrics, storage or the C
   }
 });
 
-t.test('check loads only the probe engine', async (t) => {
+t.test('check loads only the probe engine and Node itself: no npm package at all', async (t) => {
   const { files, packages } = staticClosure(join(src, 'cli', 'check.ts'));
   for (const p of packages) t.notMatch(p, SERVICE_PACKAGES, `check pulls in ${p}`);
+  // Every package costs start-up time; the ASN.1 stack alone was 86 files (issue 12).
+  t.same([...packages].filter((p) => !p.startsWith('node:')), [], 'nothing from node_modules');
+  const outside = [...files].map((f) => relative(src, f)).filter((f) => !f.startsWith(`probe${sep}`));
+  t.same(outside.sort(), ['cli/check-args.ts', 'cli/check.ts', 'cli/report.ts', 'config/read-file.ts'].map((f) => f.split('/').join(sep)), 'besides the probe, only the check command itself');
   t.ok([...files].some((f) => f.includes(join('src', 'probe'))), 'the closure was walked');
   // Domain mode (DNS client, MTA-STS, orchestration) is loaded by `domain` only.
   for (const dir of [join('src', 'probe', 'domain'), join('src', 'probe', 'dns', 'client'), join('src', 'cli', 'domain')]) {

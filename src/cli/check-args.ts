@@ -3,7 +3,7 @@
  * reported as one line naming the option. Reading the CA file is the only I/O here.
  */
 import { readCaFile } from '../config/read-file.js';
-import { isIP } from 'node:net';
+import { ipVersion } from '../probe/ip.js';
 import { parseArgs } from 'node:util';
 import { splitPem } from '../probe/cert/trust-store.js';
 import { normalizeThumbprint } from '../probe/cert/judge.js';
@@ -64,7 +64,7 @@ function integer(name: string, text: string | undefined, min: number, max: numbe
 
 function ip(name: string, text: string): string {
   const bare = text.replace(/^\[(.*)\]$/, '$1');
-  if (!isIP(bare)) throw new UsageError(`--${name}: "${text}" is not an IP address`);
+  if (!ipVersion(bare)) throw new UsageError(`--${name}: "${text}" is not an IP address`);
   return bare;
 }
 

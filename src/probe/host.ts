@@ -5,7 +5,7 @@
  * `127.0.0.10#`, `2130706442` or `0177.0.0.10` as an address: that is exactly what must not
  * happen to a text that was checked as a name.
  */
-import { isIP } from 'node:net';
+import { ipVersion } from './ip.js';
 import { domainToASCII, domainToUnicode } from 'node:url';
 import { canonicalIp, canonicalName } from './cert/identity.js';
 
@@ -38,7 +38,7 @@ function canonicalV6(text: string): string {
 export function parseIpLiteral(text: string): { family: 4 | 6; address: string } | null {
   // Node's isIP accepts zone IDs (fe80::1%eth0): a zone names a local interface, never a server.
   if (text.includes('%')) return null;
-  const family = isIP(text);
+  const family = ipVersion(text);
   if (family === 4) return { family, address: text };
   if (family === 6) return { family, address: canonicalV6(text) };
   return null;

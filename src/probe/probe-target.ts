@@ -4,7 +4,7 @@
  * the addresses: one misconfigured server behind a load balancer makes the target critical.
  */
 import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
+import { ipVersion } from './ip.js';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { onAbort } from './abort.js';
@@ -62,7 +62,7 @@ export function makeTarget(t: Partial<ProbeTarget> & { host: string }): ProbeTar
     host,
     port,
     expect: t.expect?.length ? t.expect : [given],
-    sni: t.sni === null ? null : t.sni !== undefined ? serverName(t.sni) : isIP(host) ? null : host.replace(/\.$/, ''),
+    sni: t.sni === null ? null : t.sni !== undefined ? serverName(t.sni) : ipVersion(host) ? null : host.replace(/\.$/, ''),
     ...(t.addresses?.length ? { addresses: t.addresses } : {}),
     ...(t.family ? { family: t.family } : {}),
     ...(t.source ? { source: t.source } : {}),
@@ -95,7 +95,7 @@ export type Resolution = { addresses: readonly string[] } | { failure: Reason };
 export async function resolveName(name: string, family: 4 | 6 | undefined, resolver: Resolver, signal: AbortSignal): Promise<Resolution> {
   try {
     const all = [...new Set(await abortable(resolver(name, signal), signal))];
-    const found = family ? all.filter((a) => isIP(a) === family) : all;
+    const found = family ? all.filter((a) => ipVersion(a) === family) : all;
     if (found.length === 0) {
       const kind = family === 4 ? 'A' : family === 6 ? 'AAAA' : 'A or AAAA';
       return { failure: reason('dns_error', `${name} has no ${kind} record${all.length ? ` (only ${all.join(', ')})` : ''}`) };
@@ -114,7 +114,7 @@ export async function resolveName(name: string, family: 4 | 6 | undefined, resol
 /** A configured target: its pinned addresses, its IP literal, or its name's addresses. */
 async function addressesOf(target: ProbeTarget, resolver: Resolver, signal: AbortSignal): Promise<Resolution> {
   if (target.addresses?.length) return { addresses: target.addresses };
-  if (isIP(target.host)) return { addresses: [target.host] };
+  if (ipVersion(target.host)) return { addresses: [target.host] };
   return resolveName(target.host, target.family, resolver, signal);
 }
 
@@ -123,9 +123,9 @@ function inputProblem(target: ProbeTarget): Reason | null {
     return reason('probe_error', `port must be an integer from 1 to 65535, not ${target.port}`);
   }
   if (!target.host) return reason('probe_error', 'host is empty');
-  const bad = target.addresses?.find((a) => !isIP(a));
+  const bad = target.addresses?.find((a) => !ipVersion(a));
   if (bad !== undefined) return reason('probe_error', `pinned address "${bad}" is not an IP address`);
-  if (target.source && !isIP(target.source)) return reason('probe_error', `source "${target.source}" is not an IP address`);
+  if (target.source && !ipVersion(target.source)) return reason('probe_error', `source "${target.source}" is not an IP address`);
   // It goes on the wire after EHLO: no spaces or line breaks that could smuggle a command.
   if (!/^[A-Za-z0-9.:_\[\]-]{1,255}$/.test(target.ehloName)) {
     return reason('probe_error', `EHLO name ${JSON.stringify(target.ehloName)} is not a host name or address literal`);
@@ -183,7 +183,7 @@ async function run(target: ProbeTarget, options: ProbeOptions, plan: (signal: Ab
   try {
     const problem = inputProblem(target);
     const resolution = problem ? { failure: problem } : await plan(signal);
-    const bad = 'addresses' in resolution ? resolution.addresses.find((a) => !isIP(a)) : undefined;
+    const bad = 'addresses' in resolution ? resolution.addresses.find((a) => !ipVersion(a)) : undefined;
     if ('failure' in resolution) {
       result.reasons.push(resolution.failure);
     } else if (bad !== undefined || resolution.addresses.length === 0) {

@@ -8,8 +8,10 @@ import t from 'tap';
 import { Lru } from '../../src/probe/lru.js';
 import { parseCertificate, parsedCacheSize } from '../../src/probe/cert/parse.js';
 import { secureContext } from '../../src/probe/smtp/connection.js';
+import { trustStore } from '../../src/probe/cert/trust-store.js';
 import { GeneralName, OtherName, SubjectAlternativeName } from '@peculiar/asn1-x509';
-import { AsnConvert, x509 } from '../../src/probe/cert/x509.js';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { x509 } from '../../src/probe/cert/x509.js';
 import { mint, pki } from '../helpers/certs.js';
 import { fakeSmtp } from '../helpers/fake-smtp.js';
 import { codes, probeFake } from '../helpers/probe.js';
@@ -94,4 +96,17 @@ t.test('one TLS context per CA text; verdicts still follow the CA given', async 
     t.same(codes(untrusted), ['cert_untrusted'], `not trusted by another CA (round ${i + 1})`);
     t.equal(untrusted.addresses[0]?.tls?.authorizationError, 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', "OpenSSL's verdict too");
   }
+});
+
+t.test('the trust store parses a certificate once however often a CA text repeats it, wrapped alike or not', async (t) => {
+  // NODE_EXTRA_CA_CERTS often names the system bundle, which repeats most of Node's own roots.
+  const ca = await pki('Repeat');
+  const body = ca.root.certPem.replace(/-----[A-Z ]+-----|\s/g, '');
+  const rewrapped = `-----BEGIN CERTIFICATE-----\n${body.replace(/.{76}/g, '$&\n')}\n-----END CERTIFICATE-----\n`;
+  const store = trustStore(ca.root.certPem + ca.intermediate.certPem + rewrapped + ca.root.certPem);
+  const root = new X509Certificate(ca.root.certPem);
+  const intermediate = new X509Certificate(ca.intermediate.certPem);
+  t.equal(store.bySubject(root.subject).length, 1, 'one entry for the root');
+  t.ok(store.has(root) && store.has(intermediate), 'both are in the store');
+  t.equal(store.bySubject(intermediate.issuer)[0]?.fingerprint256, root.fingerprint256, 'the issuer is found');
 });

@@ -2,8 +2,10 @@
  * The host grammar (pure): what is an IP literal, what is a DNS name, and everything a lenient
  * parser would read as an address being refused as neither.
  */
+import { isIP } from 'node:net';
 import t from 'tap';
 import { parseDnsName, parseHost, parseHostPort, parseServerName } from '../../src/probe/host.js';
+import { ipVersion } from '../../src/probe/ip.js';
 
 const ok = <T>(r: { ok: true; value: T } | { ok: false; problem: string }): T => {
   if (!r.ok) throw new Error(r.problem);
@@ -85,4 +87,13 @@ t.test('server names: DNS names only', async (t) => {
   t.match(parseServerName('192.0.2.1'), { ok: false, problem: /RFC 6066/ });
   t.match(parseServerName('::1'), { ok: false });
   t.match(parseServerName('a\nb'), { ok: false });
+});
+
+t.test('ipVersion answers exactly as node:net isIP, without running its IPv6 expression on names', async (t) => {
+  const texts = [
+    '192.0.2.1', '0.0.0.0', '255.255.255.255', '256.1.1.1', '1.2.3', '1.2.3.4.5', '01.2.3.4', '1..2.3', '.1.2.3', '1.2.3.4 ', ' 1.2.3.4',
+    '\u0661.2.3.4', '1.2.3.4\n', '::', '::1', '1::', '2001:db8::1', '2001:DB8:0:0:0:0:0:1', '::ffff:127.0.0.1', 'fe80::1%eth0', 'fe80::1%',
+    '1:2:3:4:5:6:7:8:9', ':::', '[::1]', 'mail.example.com', 'xn--bcher-kva.example', 'b\u00fccher.example', '', '.', '12345', '1e3', '0x7f.1.1.1', 'localhost',
+  ];
+  for (const text of texts) t.equal(ipVersion(text), isIP(text), JSON.stringify(text));
 });

@@ -8,7 +8,7 @@
  * it either (a SAN "hybrid.domain.com " or one with a soft hyphen is not hybrid.domain.com).
  */
 import { domainToASCII } from 'node:url';
-import { isIP } from 'node:net';
+import { ipVersion } from '../ip.js';
 
 export interface IdentityInput {
   dnsNames: readonly string[];
@@ -38,7 +38,7 @@ export function canonicalName(name: string): string | null {
 /** Canonical textual form of an IP address (IPv6 compressed, lower-case), or null. */
 export function canonicalIp(text: string): string | null {
   const bare = text.replace(/^\[|\]$/g, '');
-  const family = isIP(bare);
+  const family = ipVersion(bare);
   if (family === 4) return bare;
   if (family === 6) return new URL(`http://[${bare}]/`).hostname.slice(1, -1);
   return null;

@@ -3,7 +3,8 @@
  * Throws only on DER that is not a certificate; the caller turns that into a reason.
  */
 import { X509Certificate, createHash } from 'node:crypto';
-import { AsnCertificate, AsnConvert, type AsnName } from './asn1.js';
+import { decodeCertificateDer } from './certificate-der.js';
+import { TAG, oid, readTlv } from './der.js';
 import { decodeExtensions, type Extensions } from './extensions.js';
 import { canonicalIp } from './identity.js';
 import type { Rdn } from './windows-dn.js';
@@ -77,52 +78,31 @@ const HASHES: Record<string, string> = {
   '2.16.840.1.101.3.4.2.3': 'SHA-512',
 };
 
-/** One DER element: tag, and where its content starts and ends; null if it runs past `end`. */
-function tlv(d: Uint8Array, at: number, end: number): { tag: number; start: number; end: number } | null {
-  if (at + 2 > end) return null;
-  const tag = d[at]!;
-  let len = d[at + 1]!;
-  let start = at + 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    if (n < 1 || n > 3 || start + n > end) return null;
-    len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + d[start + i]!;
-    start += n;
-  }
-  return start + len <= end ? { tag, start, end: start + len } : null;
-}
-
-/** The dotted text of an OBJECT IDENTIFIER's content. */
-function oidText(d: Uint8Array, start: number, end: number): string {
-  const arcs: number[] = [];
-  let v = 0;
-  for (let i = start; i < end; i++) {
-    v = v * 128 + (d[i]! & 0x7f);
-    if (!(d[i]! & 0x80)) {
-      arcs.push(v);
-      v = 0;
-    }
-  }
-  const first = arcs.shift() ?? 0;
-  return [Math.min(2, Math.floor(first / 40)), first - Math.min(2, Math.floor(first / 40)) * 40, ...arcs].join('.');
-}
-
 /**
  * The hash of an RSASSA-PSS signature from its parameters (RFC 4055: SEQUENCE { [0]
  * hashAlgorithm DEFAULT sha1, ... }), or undefined when there are none or the hash is not
  * one of SHA-1/256/384/512.
  */
-function pssHash(parameters: ArrayBuffer | null | undefined): string | undefined {
-  if (!parameters) return undefined;
-  const d = new Uint8Array(parameters);
-  const seq = tlv(d, 0, d.length);
-  if (!seq || seq.tag !== 0x30) return undefined;
-  const first = tlv(d, seq.start, seq.end);
+function pssHash(d: Uint8Array | null): string | undefined {
+  if (!d) return undefined;
+  const tlv = (at: number, end: number) => {
+    try {
+      return readTlv(d, at, end);
+    } catch {
+      return null;
+    }
+  };
+  const seq = tlv(0, d.length);
+  if (!seq || seq.tag !== TAG.sequence) return undefined;
+  const first = tlv(seq.start, seq.end);
   if (!first || first.tag !== 0xa0) return 'SHA-1';
-  const alg = tlv(d, first.start, first.end);
-  const oid = alg && alg.tag === 0x30 ? tlv(d, alg.start, alg.end) : null;
-  return oid && oid.tag === 0x06 ? HASHES[oidText(d, oid.start, oid.end)] : undefined;
+  const alg = tlv(first.start, first.end);
+  const id = alg && alg.tag === TAG.sequence ? tlv(alg.start, alg.end) : null;
+  try {
+    return id ? HASHES[oid(d, id)] : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const CURVE_BITS: Record<string, number> = {
@@ -133,10 +113,6 @@ const CURVE_BITS: Record<string, number> = {
   secp384r1: 384,
   secp521r1: 521,
 };
-
-function rdns(name: AsnName): Rdn[] {
-  return name.map((rdn) => rdn.map((atv) => ({ oid: atv.type, value: atv.value.toString() })));
-}
 
 const CN = '2.5.4.3';
 
@@ -160,8 +136,8 @@ export function parsedCacheSize(): number {
 
 function decodeCertificate(der: Buffer): ParsedCert {
   const node = new X509Certificate(der);
-  const asn = AsnConvert.parse(der, AsnCertificate);
-  const subjectRdns = rdns(asn.tbsCertificate.subject);
+  const asn = decodeCertificateDer(der);
+  const subjectRdns = asn.subject;
   const extensions = decodeExtensions(asn, node);
   const sanItems = extensions.altNames;
   const key = node.publicKey;
@@ -175,18 +151,18 @@ function decodeCertificate(der: Buffer): ParsedCert {
     der,
     node,
     subjectRdns,
-    issuerRdns: rdns(asn.tbsCertificate.issuer),
+    issuerRdns: asn.issuer,
     commonNames: subjectRdns.flat().filter((a) => a.oid === CN).map((a) => a.value),
     dnsNames: sanItems.filter((n) => n.type === 'dns').map((n) => n.value),
     ipAddresses: sanItems
       .filter((n) => n.type === 'ip')
       .map((n) => canonicalIp(n.value) ?? n.value),
     otherIds: sanItems.filter((n) => n.type === 'uri' || n.type === 'srv').map((n) => `${n.type.toUpperCase()}:${n.value}`),
-    version: asn.tbsCertificate.version + 1,
+    version: asn.version + 1,
     extensions,
     signature: signatureAlgorithm(
-      asn.signatureAlgorithm.algorithm,
-      asn.signatureAlgorithm.algorithm === RSASSA_PSS ? pssHash(asn.signatureAlgorithm.parameters) : undefined,
+      asn.signatureAlgorithm.oid,
+      asn.signatureAlgorithm.oid === RSASSA_PSS ? pssHash(asn.signatureAlgorithm.parameters) : undefined,
     ),
     keyType: (key.asymmetricKeyType ?? 'unknown').toUpperCase(),
     keyBits,

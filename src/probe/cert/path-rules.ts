@@ -9,7 +9,7 @@
 import { reason } from '../reasons.js';
 import type { Reason } from '../types.js';
 import type { ParsedCert } from './parse.js';
-import { KeyUsageFlags } from './asn1.js';
+import { KeyUsageFlags } from './extensions.js';
 import { windowsDn } from './windows-dn.js';
 
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
@@ -29,7 +29,7 @@ const KU_TLS = KeyUsageFlags.digitalSignature | KeyUsageFlags.keyEncipherment | 
 
 function keyUsageNames(bits: number): string {
   const names = Object.entries(KeyUsageFlags)
-    .filter(([name, flag]) => typeof flag === 'number' && Number.isNaN(Number(name)) && (bits & flag) !== 0)
+    .filter(([, flag]) => (bits & flag) !== 0)
     .map(([name]) => name);
   return names.length ? names.join(', ') : 'none';
 }

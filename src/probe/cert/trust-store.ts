@@ -20,10 +20,26 @@ export function splitPem(text: string): string[] {
   return text.match(PEM_CERT) ?? [];
 }
 
+/**
+ * The PEM blocks without repeats (the same base64, however wrapped): NODE_EXTRA_CA_CERTS often
+ * names the system's bundle, which holds most of Node's own roots again (96 of 144 on Debian),
+ * and parsing each root is most of a one-shot check's judging time. A repeat adds nothing:
+ * the same certificate is already in the store, and found first.
+ */
+function unique(pems: readonly string[]): string[] {
+  const seen = new Set<string>();
+  return pems.filter((pem) => {
+    const body = pem.replace(/\s+/g, '');
+    if (seen.has(body)) return false;
+    seen.add(body);
+    return true;
+  });
+}
+
 function build(pems: readonly string[]): TrustStore {
   const fingerprints = new Set<string>();
   const subjects = new Map<string, X509Certificate[]>();
-  for (const pem of pems) {
+  for (const pem of unique(pems)) {
     let cert: X509Certificate;
     try {
       cert = new X509Certificate(pem);
