@@ -4,6 +4,7 @@
  * a file caught half-written, and files that must not be applied.
  */
 import { appendFile, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -191,14 +192,16 @@ t.test('the watcher reads a file that changes without events until two reads agr
   await writeFile(join(elsewhere, 'real.yaml'), '');
   await symlink(join(elsewhere, 'real.yaml'), join(dir, 'probe.yaml'));
   const changes: SettledChange[] = [];
-  // Reads 150 ms apart, a write every 20 ms: no two reads agree until the writes stop.
-  const timing = { debounceMs: 100, settleMs: 150 };
+  // Reads 300 ms apart, a write every 20 ms: no two reads agree until the writes stop. The gap
+  // is wide so that a loaded machine, which delays a write past the next read, does not let two
+  // reads agree early (seen with 150 ms at a load average of 9 on 2 cores).
+  const timing = { debounceMs: 100, settleMs: 300 };
   const watcher = new ConfigWatcher({ path: join(dir, 'probe.yaml'), ...timing, onChange: (c) => changes.push(c), onWarning: () => undefined });
   watcher.start();
   t.teardown(() => watcher.close());
   await writeFile(join(dir, 'trigger'), 'x'); // one event; the writes below come after it
   for (let i = 0; i < 30; i++) {
-    await appendFile(join(elsewhere, 'real.yaml'), `line${i}: ${i}\n`);
+    appendFileSync(join(elsewhere, 'real.yaml'), `line${i}: ${i}\n`);
     await sleep(20);
   }
   await until('the settled change', () => changes.length > 0);
