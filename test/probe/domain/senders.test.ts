@@ -196,7 +196,32 @@ const rows: Row[] = [
     rfc: ['deliver', 'plain'],
     exo: ['deliver', 'plain'],
   },
-  { name: 'not probed (--no-smtp): judged on DNS and policy only', facts: facts([host('mx1.example.test', 10, { tlsa: secureTlsa(), probes: [null] })]), rfc: ['deliver', 'dane'], exo: ['deliver', 'dane'] },
+  // Not probed (--no-smtp, or refused on demand): DNS and policy cannot say the mail goes.
+  { name: 'not probed: unknown, never deliver', facts: facts([host('mx1.example.test', 10, { tlsa: secureTlsa(), probes: [null] })]), rfc: ['unknown', 'dane', undefined, ['mx1.example.test']], exo: ['unknown', 'dane', undefined, ['mx1.example.test']] },
+  {
+    name: 'not probed, but the other MX is unusable by DNS: still unknown, not blocked',
+    facts: facts([host('mx1.example.test', 10, { tlsa: { rcode: 'SERVFAIL', dnssec: 'bogus', records: [] } }), host('mx2.example.test', 20, { probes: [null] })]),
+    rfc: ['unknown', 'plain', undefined, ['mx2.example.test']],
+    exo: ['unknown', 'plain', undefined, ['mx2.example.test']],
+  },
+  {
+    name: 'not probed, every MX unusable by DNS and policy alone: blocked',
+    facts: facts([host('mx1.example.test', 10, { match: false, probes: [null] })], { mtaSts: sts('enforce') }),
+    rfc: ['blocked', 'mta-sts'],
+    exo: ['blocked', 'mta-sts', '4.4.8 MX hosts of example.test failed MTA-STS validation'],
+  },
+  {
+    name: 'first MX not probed, second seen to work: deliver through the second',
+    facts: facts([host('mx1.example.test', 10, { probes: [null] }), host('mx2.example.test', 20)]),
+    rfc: ['deliver', 'plain', undefined, ['mx2.example.test']],
+    exo: ['deliver', 'plain', undefined, ['mx2.example.test']],
+  },
+  {
+    name: 'one address not probed, the other fails DANE: blocked on what was seen',
+    facts: facts([host('mx1.example.test', 10, { tlsa: secureTlsa(), probes: [null, probe('192.0.2.1', [], mismatched)] })]),
+    rfc: ['blocked', 'dane'],
+    exo: ['blocked', 'dane', '4.7.323 tlsa-invalid'],
+  },
   { name: 'MX host without address', facts: facts([host('mx1.example.test', 10, { noAddress: true })]), rfc: ['blocked', 'plain'], exo: ['blocked', 'plain', '450 4.4.312 DNS query failed'] },
   { name: 'null MX', facts: facts([], { kind: 'null' }), rfc: ['blocked', 'null-mx'], exo: ['blocked', 'null-mx', '556 5.1.10'] },
   { name: 'no MX, no address', facts: facts([], { kind: 'none' }), rfc: ['blocked', 'no-mx'], exo: ['blocked', 'no-mx'] },
