@@ -6,7 +6,7 @@
 import type { ServerResponse } from 'node:http';
 import t from 'tap';
 import { checkMtaSts, mtaStsMxMatch, type MtaStsDeps } from '../../../src/probe/domain/mta-sts.js';
-import { cannedDns, type Canned } from '../../helpers/canned-dns.js';
+import { answeringDns, type Answer } from '../../helpers/dns-answers.js';
 import { mint, pki } from '../../helpers/certs.js';
 import { policyServer, type Handler, type PolicyServer } from '../../helpers/policy-server.js';
 
@@ -64,13 +64,16 @@ const selfSigned = await policyServer(t, '127.0.0.6', [lab.selfSigned], {});
 const RECORD = 'v=STSv1; id=20260101T000000';
 
 /** A zone where `<name>.test` publishes RECORD and its policy host resolves to `address`. */
-function zone(name: string, address: string, txt: Canned = { records: [RECORD] }) {
-  return { [`_mta-sts.${name}.test`]: { TXT: txt }, [`mta-sts.${name}.test`]: { A: { records: [address] } } };
+function zone(name: string, address: string, txt: Answer = { records: [RECORD] }): Record<string, Answer> {
+  return { [`_mta-sts.${name}.test TXT`]: txt, [`mta-sts.${name}.test A`]: { records: [address] } };
 }
 
-async function check(name: string, o: { server?: PolicyServer; address?: string; txt?: Canned; timeoutMs?: number; deps?: Partial<MtaStsDeps> } = {}) {
+/** Unsigned names; anything not listed does not exist. */
+const dnsOf = (zone: Record<string, Answer>) => answeringDns(zone, { security: 'insecure', missing: { rcode: 'NXDOMAIN' } });
+
+async function check(name: string, o: { server?: PolicyServer; address?: string; txt?: Answer; timeoutMs?: number; deps?: Partial<MtaStsDeps> } = {}) {
   const server = o.server ?? main;
-  const dns = cannedDns(zone(name, o.address ?? server.address, o.txt));
+  const dns = dnsOf(zone(name, o.address ?? server.address, o.txt));
   const before = server.requests.length;
   const r = await checkMtaSts(`${name}.test`, { dns, policyCa: lab.p.root.certPem, policyPort: server.port, ...o.deps }, AbortSignal.timeout(o.timeoutMs ?? 5000));
   return { ...r, dns, codes: r.reasons.map((x) => `${x.code}/${x.severity}`), seen: server.requests.slice(before), settled: await server.settled() };
@@ -146,7 +149,7 @@ t.test('the record: two v=STSv1 records, a bad id, a failed lookup: no fetch at 
   t.match(failed.reasons[0]?.message, /lookup of _mta-sts\.servfail\.test TXT failed \(SERVFAIL: upstream failed\)/);
   t.same(failed.seen, []);
 
-  const absent = await checkMtaSts('nothing.test', { dns: cannedDns({}) }, AbortSignal.timeout(1000));
+  const absent = await checkMtaSts('nothing.test', { dns: dnsOf({}) }, AbortSignal.timeout(1000));
   t.same(absent.reasons, [], 'no record: no MTA-STS, no reason here (the expectation is the orchestrator\'s)');
   t.match(absent.facts, { record: { status: 'absent', rcode: 'NXDOMAIN' }, fetch: null, policy: null, mode: null });
 });
@@ -240,23 +243,24 @@ t.test('the policy host address: refused addresses are never contacted; unresolv
   t.equal(main.connections, before, 'no connection was made');
   t.notOk(refused.facts.fetch?.address);
 
-  const nx = await checkMtaSts('nxhost.test', { dns: cannedDns({ '_mta-sts.nxhost.test': { TXT: { records: [RECORD] } } }) }, AbortSignal.timeout(1000));
+  const nx = await checkMtaSts('nxhost.test', { dns: dnsOf({ '_mta-sts.nxhost.test TXT': { records: [RECORD] } }) }, AbortSignal.timeout(1000));
   t.match(nx.facts.fetch?.error, /mta-sts\.nxhost\.test does not exist \(NXDOMAIN\)/);
-  const failing = cannedDns({ '_mta-sts.nxhost.test': { TXT: { records: [RECORD] } }, 'mta-sts.nxhost.test': { A: { rcode: 'SERVFAIL' }, AAAA: { rcode: 'TIMEOUT' } } });
+  const failing = dnsOf({ '_mta-sts.nxhost.test TXT': { records: [RECORD] }, 'mta-sts.nxhost.test A': { rcode: 'SERVFAIL' }, 'mta-sts.nxhost.test AAAA': { rcode: 'TIMEOUT' } });
   const sf = await checkMtaSts('nxhost.test', { dns: failing }, AbortSignal.timeout(1000));
   t.match(sf.facts.fetch?.error, /could not be resolved: A SERVFAIL, AAAA TIMEOUT/);
   t.same(sf.reasons.map((r) => r.code), ['mta_sts_policy_fetch_failed']);
 
   // A first address that refuses TCP: the next one is tried.
-  const dns = cannedDns({
-    '_mta-sts.enforce.test': { TXT: { records: [RECORD] } },
-    'mta-sts.enforce.test': { A: { records: ['127.0.0.9', '127.0.0.2'] }, AAAA: { records: ['not-an-address'] } },
+  const dns = dnsOf({
+    '_mta-sts.enforce.test TXT': { records: [RECORD] },
+    'mta-sts.enforce.test A': { records: ['127.0.0.9', '127.0.0.2'] },
+    'mta-sts.enforce.test AAAA': { records: ['not-an-address'] },
   });
   const next = await checkMtaSts('enforce.test', { dns, policyCa: lab.p.root.certPem, policyPort: main.port }, AbortSignal.timeout(5000));
   t.match(next.facts, { mode: 'enforce', fetch: { address: '127.0.0.2' } }, 'the second address served the policy; junk records ignored');
 
   const v6 = await policyServer(t, '::1', [lab.leaf, lab.p.intermediate], { 'mta-sts.enforce.test': text(policy('testing')) });
-  const aaaa = cannedDns({ '_mta-sts.enforce.test': { TXT: { records: [RECORD] } }, 'mta-sts.enforce.test': { AAAA: { records: ['0:0:0:0:0:0:0:1'] } } });
+  const aaaa = dnsOf({ '_mta-sts.enforce.test TXT': { records: [RECORD] }, 'mta-sts.enforce.test A': {}, 'mta-sts.enforce.test AAAA': { records: ['0:0:0:0:0:0:0:1'] } });
   const six = await checkMtaSts('enforce.test', { dns: aaaa, policyCa: lab.p.root.certPem, policyPort: v6.port }, AbortSignal.timeout(5000));
   t.match(six.facts, { mode: 'testing', fetch: { address: '::1' } }, 'an IPv6-only policy host, its address in canonical form');
   t.equal(v6.requests[0]?.host, 'mta-sts.enforce.test');
@@ -272,14 +276,14 @@ t.test('one deadline: a server that never answers is left at the deadline, its s
   t.ok(slow.settled, 'the client closed its socket');
   for (const res of slowSockets) res.destroy();
 
-  const hung = cannedDns({ '_mta-sts.hang.test': { TXT: { records: [RECORD] } }, 'mta-sts.hang.test': { A: 'hang', AAAA: 'hang' } });
+  const hung = dnsOf({ '_mta-sts.hang.test TXT': { records: [RECORD] }, 'mta-sts.hang.test A': { hang: true }, 'mta-sts.hang.test AAAA': { hang: true } });
   const r = await checkMtaSts('hang.test', { dns: hung }, AbortSignal.timeout(200));
   t.match(r.facts.fetch?.error, /deadline was reached resolving mta-sts\.hang\.test/);
 
   const aborted = new AbortController();
   aborted.abort();
   const before = main.connections;
-  const none = await checkMtaSts('enforce.test', { dns: cannedDns(zone('enforce', '127.0.0.2')), policyCa: lab.p.root.certPem, policyPort: main.port }, aborted.signal);
+  const none = await checkMtaSts('enforce.test', { dns: dnsOf(zone('enforce', '127.0.0.2')), policyCa: lab.p.root.certPem, policyPort: main.port }, aborted.signal);
   t.equal(none.facts.mode, null, 'an aborted signal fetches nothing');
   t.equal(main.connections, before);
 });

@@ -4,10 +4,11 @@
  */
 import t from 'tap';
 import { checkTlsRpt, parseTlsRptRecord, ruaProblem } from '../../../src/probe/domain/tls-rpt.js';
-import { cannedDns, type Canned } from '../../helpers/canned-dns.js';
+import { answeringDns, type Answer } from '../../helpers/dns-answers.js';
 
 const NAME = '_smtp._tls.example.com';
-const run = (txt: Canned | undefined) => checkTlsRpt('example.com', cannedDns(txt ? { [NAME]: { TXT: txt } } : { 'example.com': {} }), AbortSignal.timeout(2000));
+const run = (txt: Answer | undefined) =>
+  checkTlsRpt('example.com', answeringDns(txt ? { [`${NAME} TXT`]: txt } : {}, { security: 'insecure', missing: { rcode: 'NXDOMAIN' } }), AbortSignal.timeout(2000));
 const codes = (r: { reasons: Array<{ code: string; severity: string }> }) => r.reasons.map((x) => `${x.code}/${x.severity}`);
 
 t.test('a valid record: the rua URIs, no reason', async (t) => {
