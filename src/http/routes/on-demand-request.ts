@@ -4,6 +4,7 @@
  * concurrency cap (one count for both routes), the caller hanging up and the shutdown
  * cancelling the work, and a check cut short by the shutdown answered 503, never as a verdict.
  */
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
 import type { OnDemandPolicy } from '../../config/load.js';
 import { bearerMatches } from '../auth.js';
@@ -81,6 +82,15 @@ export function refuseHead(app: FastifyInstance, path: string, what: string): vo
     reply.code(405).header('allow', 'GET').send({ code: 'method_not_allowed', message: `HEAD ${path} does not ${what}; use GET` }),
   );
 }
+
+/** The `format` query parameter of both routes. */
+export const FormatParam = Type.Optional(
+  Type.Unsafe<'json' | 'prometheus'>({
+    type: 'string',
+    enum: ['json', 'prometheus'],
+    description: 'json (default), or prometheus for metrics (also chosen by an Accept header asking for Prometheus or OpenMetrics text)',
+  }),
+);
 
 /** Prometheus scrapes with an Accept header that prefers OpenMetrics or the 0.0.4 text format. */
 export function wantsPrometheus(format: string | undefined, accept: string | undefined): boolean {

@@ -19,7 +19,7 @@ import { ApiError } from '../errors.js';
 import { hostAllowed, refuseFor } from '../on-demand.js';
 import type { OnDemandDrain } from '../shutdown.js';
 import type { OnDemandSlots } from '../on-demand.js';
-import { admit, badParameter, inSlot, onDemandGet, refuseHead } from './on-demand-request.js';
+import { admit, badParameter, FormatParam, inSlot, onDemandGet, refuseHead } from './on-demand-request.js';
 
 const Flag = (description: string) =>
   Type.Optional(Type.Unsafe<'1' | '0' | 'true' | 'false'>({ type: 'string', enum: ['1', '0', 'true', 'false'], description }));
@@ -50,13 +50,7 @@ export const DomainQuery = Type.Object(
         description: `deadline in seconds (default: ${DOMAIN_TIMEOUT_SECONDS}, or Prometheus' scrape timeout minus 0.5 s; capped by onDemand.maxTimeout)`,
       }),
     ),
-    format: Type.Optional(
-      Type.Unsafe<'json' | 'prometheus'>({
-        type: 'string',
-        enum: ['json', 'prometheus'],
-        description: 'json (default), or prometheus for metrics (also chosen by an Accept header asking for Prometheus or OpenMetrics text)',
-      }),
-    ),
+    format: FormatParam,
   },
   { additionalProperties: false },
 );

@@ -14,7 +14,7 @@ import { SCRAPE_TIMEOUT_HEADER, scrapeDeadlineMs, secondsToMs } from '../deadlin
 import { ApiError } from '../errors.js';
 import { checkTarget, hostAllowed, OnDemandSlots, type OnDemandProbe } from '../on-demand.js';
 import type { OnDemandDrain } from '../shutdown.js';
-import { admit, badParameter, inSlot, onDemandGet, refuseHead } from './on-demand-request.js';
+import { admit, badParameter, FormatParam, inSlot, onDemandGet, refuseHead } from './on-demand-request.js';
 
 export const ProbeQuery = Type.Object(
   {
@@ -43,13 +43,7 @@ export const ProbeQuery = Type.Object(
           'probe module (modules: in the config; built in: smtp_starttls, smtps, submission): its settings apply where no parameter sets them',
       }),
     ),
-    format: Type.Optional(
-      Type.Unsafe<'json' | 'prometheus'>({
-        type: 'string',
-        enum: ['json', 'prometheus'],
-        description: 'json (default), or prometheus for metrics (also chosen by an Accept header asking for Prometheus or OpenMetrics text)',
-      }),
-    ),
+    format: FormatParam,
   },
   { additionalProperties: false },
 );
