@@ -51,7 +51,13 @@ function mtaStsLines(r: DomainResult): string[] {
   out.push(`  record   ${rec.status}${rec.problem ? ` (${rec.problem})` : ''}, DNSSEC ${rec.dnssec}: ${raw}`);
   const f = s.fetch;
   if (f) {
-    const got = f.status !== undefined ? `HTTP ${f.status}${f.contentType ? `, ${f.contentType}` : ''}${f.bytes !== undefined ? `, ${f.bytes} bytes` : ''}` : 'no answer';
+    // A certificate without a status: TLS came up, but the host did not prove its name, so nothing was asked.
+    const got =
+      f.status !== undefined
+        ? `HTTP ${f.status}${f.contentType ? `, ${f.contentType}` : ''}${f.bytes !== undefined ? `, ${f.bytes} bytes` : ''}`
+        : f.certificate
+          ? 'no request sent'
+          : 'no answer';
     out.push(`  fetch    ${f.url}${f.address ? ` via ${f.address}` : ''}: ${got}${f.error ? ` (${f.error})` : ''}, ${f.durationMs} ms`);
     if (f.certificate) {
       const c = f.certificate;
@@ -82,10 +88,13 @@ function daneHost(h: MxHost, validating: boolean | null): string[] {
     return [`  ${h.host}: ${name} not looked up (${why})`];
   }
   const t = h.tlsa;
-  if (t.records.length === 0) return [`  ${h.host}: ${name} ${t.rcode}, DNSSEC ${t.dnssec}: no TLSA records${t.dnssec === 'secure' ? ' (no DANE)' : ''}`];
-  const out = [`  ${h.host}: ${name} ${t.rcode}, DNSSEC ${t.dnssec}, ${t.records.length} record${t.records.length === 1 ? '' : 's'}`];
+  const head = `  ${h.host}: ${name} ${t.rcode}, DNSSEC ${t.dnssec}`;
+  // A failed lookup is never "no TLSA": DANE senders cannot use the host at all.
+  if (t.dnssec === 'bogus' || (t.rcode !== 'NOERROR' && t.rcode !== 'NXDOMAIN')) return [`${head}: the lookup failed, so senders using DANE cannot use this MX`];
+  if (t.records.length === 0) return [`${head}: no TLSA records${t.dnssec === 'secure' ? ' (no DANE)' : ''}`];
+  const out = [`${head}, ${t.records.length} record${t.records.length === 1 ? '' : 's'}${t.dnssec === 'secure' ? '' : ': not DNSSEC-signed, so senders ignore them (no DANE)'}`];
   for (const rec of t.records) out.push(`      ${rec.text}${rec.usability === 'unusable' ? `  (unusable: ${rec.unusableWhy ?? '?'})` : ''}`);
-  for (const a of h.addresses) if (a.probe) out.push(...daneAddress(a.probe));
+  if (t.dnssec === 'secure') for (const a of h.addresses) if (a.probe) out.push(...daneAddress(a.probe));
   return out;
 }
 

@@ -127,7 +127,8 @@ function judgeAddress(sender: Sender, route: HostRoute, enforce: boolean, probe:
 export function judgeHost(sender: Sender, host: MxHost, facts: SenderFacts): HostOutcome {
   const mode = facts.mtaSts.mode;
   const dane = daneFor(sender, host, facts);
-  const route: HostRoute = dane === 'dane' ? 'dane' : mode === 'enforce' || mode === 'testing' ? 'mta-sts' : 'plain';
+  // A TLSA lookup that failed in a signed zone stops the sender on its DANE path.
+  const route: HostRoute = dane !== 'none' ? 'dane' : mode === 'enforce' || mode === 'testing' ? 'mta-sts' : 'plain';
   const out = (usable: boolean, problem?: string, exo?: string, mtaSts?: boolean): HostOutcome => ({
     host: host.host,
     route,

@@ -142,16 +142,22 @@ const rows: Row[] = [
     exo: ['deliver', 'dane'],
   },
   {
-    name: 'TLSA bogus: the MX is unusable',
+    name: 'TLSA bogus: the MX is unusable, on the DANE route',
     facts: facts([host('mx1.example.test', 10, { tlsa: { rcode: 'SERVFAIL', dnssec: 'bogus', records: [] } }), host('mx2.example.test', 20)]),
-    rfc: ['delayed', 'plain', undefined, ['mx2.example.test']],
-    exo: ['delayed', 'plain', '4.7.324 dnssec-invalid', ['mx2.example.test']],
+    rfc: ['delayed', 'dane', undefined, ['mx2.example.test']],
+    exo: ['delayed', 'dane', '4.7.324 dnssec-invalid', ['mx2.example.test']],
   },
   {
     name: 'TLSA SERVFAIL in a signed zone is not "no TLSA"',
     facts: facts([host('mx1.example.test', 10, { tlsa: { rcode: 'SERVFAIL', dnssec: 'indeterminate', records: [] } })]),
-    rfc: ['blocked', 'plain'],
-    exo: ['blocked', 'plain', '4.7.324 dnssec-invalid'],
+    rfc: ['blocked', 'dane'],
+    exo: ['blocked', 'dane', '4.7.324 dnssec-invalid'],
+  },
+  {
+    name: 'TLSA lookup timed out: unusable for RFC DANE senders even under an insecure MX; Exchange Online never asked',
+    facts: facts([host('mx1.example.test', 10, { tlsa: { rcode: 'TIMEOUT', dnssec: 'indeterminate', records: [] } })], { mxDnssec: 'insecure' }),
+    rfc: ['blocked', 'dane'],
+    exo: ['deliver', 'plain'],
   },
   { name: 'TLSA insecure: ignored', facts: facts([host('mx1.example.test', 10, { tlsa: { rcode: 'NOERROR', dnssec: 'insecure', records: [EE] }, probes: [probe('192.0.2.1', [], mismatched)] })]), rfc: ['deliver', 'plain'], exo: ['deliver', 'plain'] },
   {
@@ -201,8 +207,8 @@ const rows: Row[] = [
   {
     name: 'not probed, but the other MX is unusable by DNS: still unknown, not blocked',
     facts: facts([host('mx1.example.test', 10, { tlsa: { rcode: 'SERVFAIL', dnssec: 'bogus', records: [] } }), host('mx2.example.test', 20, { probes: [null] })]),
-    rfc: ['unknown', 'plain', undefined, ['mx2.example.test']],
-    exo: ['unknown', 'plain', undefined, ['mx2.example.test']],
+    rfc: ['unknown', 'dane', undefined, ['mx2.example.test']],
+    exo: ['unknown', 'dane', undefined, ['mx2.example.test']],
   },
   {
     name: 'not probed, every MX unusable by DNS and policy alone: blocked',
