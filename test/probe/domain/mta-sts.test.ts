@@ -17,7 +17,7 @@ const text = (body: string | Buffer, type = 'text/plain; charset=utf-8'): Handle
   res.end(body);
 };
 
-const DOMAINS = ['enforce', 'testing', 'none', 'crlf', 'unknown', 'html', 'redirect', 'notfound', 'big', 'bigdeclared', 'ipmx', 'nomx', 'maxage', 'headers', 'slow', 'two', 'badid', 'servfail', 'refused', 'nxhost', 'binary'];
+const DOMAINS = ['endlessheaders', 'drip', 'endlesschunks', 'enforce', 'testing', 'none', 'crlf', 'unknown', 'html', 'redirect', 'notfound', 'big', 'bigdeclared', 'ipmx', 'nomx', 'maxage', 'headers', 'slow', 'two', 'badid', 'servfail', 'refused', 'nxhost', 'binary'];
 const lab = await (async () => {
   const p = await pki('Policy');
   const leaf = await p.leaf({ subject: 'CN=mta-sts', dns: DOMAINS.map((d) => `mta-sts.${d}.test`) });
@@ -30,6 +30,15 @@ const lab = await (async () => {
 })();
 
 const slowSockets: ServerResponse[] = [];
+function hostile(res: ServerResponse, head: string, more: () => string, everyMs = 1): void {
+  const socket = res.socket!;
+  socket.write(head);
+  const timer = setInterval(() => {
+    if (socket.destroyed || socket.writableNeedDrain) return;
+    socket.write(more());
+  }, everyMs);
+  socket.on('close', () => clearInterval(timer));
+}
 const main = await policyServer(t, '127.0.0.2', [lab.leaf, lab.p.intermediate], {
   'mta-sts.enforce.test': text(policy('enforce')),
   'mta-sts.testing.test': text(policy('testing')),
@@ -54,6 +63,11 @@ const main = await policyServer(t, '127.0.0.2', [lab.leaf, lab.p.intermediate], 
   'mta-sts.maxage.test': text(policy('enforce', undefined, '31557601')),
   'mta-sts.headers.test': (_q, res) => res.writeHead(200, { 'Content-Type': 'text/plain', 'X-Padding': 'p'.repeat(20_000) }).end(policy('enforce')),
   'mta-sts.slow.test': (_q, res) => void slowSockets.push(res),
+  // Hostile hosts, written raw on the TLS socket: headers that never end, a body one byte at a
+  // time, chunks without end. Each writer stops when the client goes away.
+  'mta-sts.endlessheaders.test': (_q, res) => hostile(res, 'HTTP/1.1 200 OK\r\n', () => `X-Pad: ${'h'.repeat(1000)}\r\n`),
+  'mta-sts.drip.test': (_q, res) => hostile(res, 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\n', () => 'x', 50),
+  'mta-sts.endlesschunks.test': (_q, res) => hostile(res, 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n', () => `1000\r\n${'c'.repeat(4096)}\r\n`),
   'mta-sts.binary.test': text(Buffer.from([0x76, 0xff, 0xfe, 0x0a])),
 });
 const wrongName = await policyServer(t, '127.0.0.3', [lab.other, lab.p.intermediate], {});
@@ -179,6 +193,19 @@ t.test('HTTP: a redirect is not followed, only 200 counts, bodies and headers ar
   const headers = await check('headers');
   t.same(headers.codes, ['mta_sts_policy_fetch_failed/critical']);
   t.match(headers.facts.fetch?.error, /response headers larger than 16384 bytes/);
+
+  // Hostile hosts: bounded by size where they send fast, by the deadline where they drip.
+  const started = Date.now();
+  const endless = await check('endlessheaders', { timeoutMs: 10_000 });
+  t.match(endless.facts.fetch?.error, /response headers larger than 16384 bytes/);
+  const chunks = await check('endlesschunks', { timeoutMs: 10_000 });
+  t.match(chunks.facts.fetch?.error, /sent more than 65536 bytes of body/);
+  t.ok(Date.now() - started < 8000, 'both ended by their size limits, not the deadline');
+  t.ok(endless.settled && chunks.settled, 'the client closed both connections');
+  const drip = await check('drip', { timeoutMs: 600 });
+  t.match(drip.facts.fetch?.error, /deadline was reached fetching https:\/\/mta-sts\.drip\.test/);
+  t.ok(drip.settled, 'the dripping connection was closed at the deadline');
+  t.same(drip.codes, ['mta_sts_policy_fetch_failed/critical']);
 
   const html = await check('html');
   t.same(html.codes, ['mta_sts_policy_invalid/warning'], 'a wrong Content-Type is a warning only');
