@@ -32,7 +32,15 @@ function reasonLines(reasons: readonly DomainReason[], columns: number | undefin
 function mxLines(r: DomainResult): string[] {
   const mx = r.mx;
   const head = `MX (${mx.kind}, ${mx.rcode}, DNSSEC ${mx.dnssec}${mx.signatureExpires ? `, signatures until ${mx.signatureExpires}` : ''})`;
-  if (mx.hosts.length === 0) return [head, `  ${mx.kind === 'null' ? 'null MX: the domain accepts no mail' : 'no MX host'}`];
+  if (mx.hosts.length === 0) {
+    const why: Record<string, string> = {
+      null: 'null MX: the domain accepts no mail',
+      // A failed lookup is not an absence: nobody knows which MX hosts there are.
+      error: 'the MX lookup failed: which MX hosts the domain has is not known',
+      none: mx.rcode === 'NXDOMAIN' ? 'the domain does not exist' : 'no MX host and no address',
+    };
+    return [head, `  ${why[mx.kind] ?? 'no MX host'}`];
+  }
   const hw = Math.max(4, ...mx.hosts.map((h) => h.host.length));
   const out = [head, `  ${pad('pref', 5)} ${pad('host', hw)}  ${pad('DNSSEC', 13)} addresses`];
   for (const h of mx.hosts) {
