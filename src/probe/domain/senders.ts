@@ -146,7 +146,7 @@ export function judgeHost(sender: Sender, host: MxHost, facts: SenderFacts): Hos
     return out(false, `${host.host} is not listed in the MTA-STS policy`, `4.4.8 MX hosts of ${facts.domain} failed MTA-STS validation`, true);
   }
   // An address not probed says nothing either way: the host is judged on what was observed.
-  const skipped = host.addresses.filter((a) => a.probe === null).map((a) => `${a.address} (${a.refused ? `refused: ${a.refused}` : 'not probed'})`);
+  const skipped = host.addresses.filter((a) => a.probe === null).map((a) => `${a.address}${a.refused ? ` (refused: ${a.refused})` : ''}`);
   const notProbed = skipped.length ? { notProbed: skipped } : {};
   if (skipped.length === host.addresses.length) return { ...out(true), untested: true, ...notProbed };
   const results = host.addresses.flatMap((a) => (a.probe ? [judgeAddress(sender, route, enforce, a.probe)] : []));
@@ -186,8 +186,8 @@ function oneSender(sender: Sender, facts: SenderFacts): SenderResult {
     code = usable.length === 0 && hosts.every((h) => h.mtaSts) ? `4.4.8 MX hosts of ${domain} failed MTA-STS validation` : failed.find((h) => h.exo)?.exo;
   }
   const via = (list: HostOutcome[]) => [...new Set(list.map((h) => ROUTE_WORDS[h.route]))].join(', ');
-  const skipped = hosts.flatMap((h) => (h.notProbed ?? []).map((a) => `${h.host} ${a}`));
-  const unobserved = skipped.length ? `; not probed: ${skipped.join(', ')}` : '';
+  const skipped = hosts.flatMap((h) => (h.notProbed ? [`${h.host} ${h.notProbed.join(', ')}`] : []));
+  const unobserved = skipped.length ? `; not probed: ${skipped.join('; ')}` : '';
   const failures = problems.length ? ` after failures: ${problems.join('; ')}` : '';
   const message =
     verdict === 'deliver'
@@ -195,7 +195,7 @@ function oneSender(sender: Sender, facts: SenderFacts): SenderResult {
       : verdict === 'delayed'
         ? `delivers to ${usable.map((h) => h.host).join(', ')} (${via(usable)})${failures}${unobserved}`
         : verdict === 'unknown'
-          ? `not known: DNS and policy leave ${untested.map((h) => h.host).join(', ')} (${via(untested)}), but no address of it was probed over SMTP, so whether it takes the mail was not observed${failures}${unobserved}`
+          ? `not known: DNS and policy leave ${untested.map((h) => h.host).join(', ')} (${via(untested)}), but it was not probed over SMTP (${skipped.join('; ')}), so whether it takes the mail was not observed${failures}`
           : `no usable MX, mail stays queued: ${problems.join('; ')}`;
   const usableMx = (verdict === 'unknown' ? untested : usable).map((h) => h.host);
   return { ...base, verdict, route, ...(code ? { code } : {}), message, usableMx };
