@@ -286,6 +286,14 @@ t.test('the policy host address: refused addresses are never contacted; unresolv
   const next = await checkMtaSts('enforce.test', { dns, policyCa: lab.p.root.certPem, policyPort: main.port }, AbortSignal.timeout(5000));
   t.match(next.facts, { mode: 'enforce', fetch: { address: '127.0.0.2' } }, 'the second address served the policy; junk records ignored');
 
+  // A zone listing many addresses: only the first few are tried.
+  const many = dnsOf({ '_mta-sts.enforce.test TXT': { records: [RECORD] }, 'mta-sts.enforce.test A': { records: Array.from({ length: 20 }, (_, i) => `127.0.0.${30 + i}`) } });
+  const mainBefore = main.connections;
+  const capped = await checkMtaSts('enforce.test', { dns: many, policyCa: lab.p.root.certPem, policyPort: main.port }, AbortSignal.timeout(5000));
+  t.equal(capped.facts.fetch?.error?.match(/127\.0\.0\.\d+: /g)?.length, 4, 'four addresses tried');
+  t.match(capped.facts.fetch?.error, /\(16 more not tried\)$/);
+  t.equal(main.connections, mainBefore);
+
   const v6 = await policyServer(t, '::1', [lab.leaf, lab.p.intermediate], { 'mta-sts.enforce.test': text(policy('testing')) });
   const aaaa = dnsOf({ '_mta-sts.enforce.test TXT': { records: [RECORD] }, 'mta-sts.enforce.test A': {}, 'mta-sts.enforce.test AAAA': { records: ['0:0:0:0:0:0:0:1'] } });
   const six = await checkMtaSts('enforce.test', { dns: aaaa, policyCa: lab.p.root.certPem, policyPort: v6.port }, AbortSignal.timeout(5000));
