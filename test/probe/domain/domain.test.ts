@@ -172,6 +172,12 @@ t.test('one deadline for everything: a silent MX ends as mx_unreachable within i
   await silent.drained(2000);
 });
 
+t.test('a domain that does not exist: domain_not_found alone, no TLS-RPT noise', async (t) => {
+  const r = await probeDomain(target(25), { dns: answeringDns({}, { missing: { rcode: 'NXDOMAIN' } }), timeoutMs: 5000 });
+  t.same(codes(r), ['domain_not_found:critical']);
+  t.same(r.senders.map((s) => [s.verdict, s.route]), [['blocked', 'no-mx'], ['blocked', 'no-mx']]);
+});
+
 t.test('every domain reason code is in README with its severity', async (t) => {
   const { readFile } = await import('node:fs/promises');
   const { DOMAIN_REASONS } = await import('../../../src/probe/domain/reasons.js');
