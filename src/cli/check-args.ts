@@ -4,7 +4,7 @@
  */
 import { readCaFile } from '../config/read-file.js';
 import { ipVersion } from '../probe/ip.js';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { splitPem } from '../probe/cert/trust-store.js';
 import { normalizeThumbprint } from '../probe/cert/judge.js';
 import { parseServerName } from '../probe/host.js';
@@ -99,42 +99,56 @@ export function argsError(e: unknown): UsageError {
   );
 }
 
-/** Returns null when help was asked for. */
-export function parseCheckArgs(argv: string[]): CheckOptions | null {
-  let parsed;
+/** argv parsed strictly (unknown options refused) with positionals, errors as one UsageError line. */
+export function strictArgs<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O) {
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        port: { type: 'string' },
-        expect: { type: 'string', multiple: true },
-        sni: { type: 'string' },
-        'no-sni': { type: 'boolean' },
-        ca: { type: 'string' },
-        address: { type: 'string', multiple: true },
-        family: { type: 'string' },
-        source: { type: 'string' },
-        'implicit-tls': { type: 'boolean' },
-        starttls: { type: 'boolean' },
-        ehlo: { type: 'string' },
-        timeout: { type: 'string' },
-        'warn-days': { type: 'string' },
-        'min-tls': { type: 'string' },
-        thumbprint: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
+    return parseArgs({ args: argv, allowPositionals: true, strict: true, options });
   } catch (e) {
     throw argsError(e);
   }
-  const { values: v, positionals } = parsed;
+}
+
+/** The one positional argument (`what`: HOST, DOMAIN), trimmed. */
+export function onePositional(positionals: readonly string[], what: string, command: string): string {
+  if (positionals.length === 0) throw new UsageError(`missing ${what} (smtp-tls-probe ${command} ${what})`);
+  if (positionals.length > 1) throw new UsageError(`one ${what} only (got ${positionals.map((p) => `"${p}"`).join(', ')})`);
+  return positionals[0]!.trim();
+}
+
+/** `--timeout SECONDS` in whole milliseconds, or `defaultMs` when not given. */
+export function timeoutOption(text: string | undefined, defaultMs: number): number {
+  if (text === undefined) return defaultMs;
+  const s = Number(text);
+  // Below a millisecond the deadline rounds to nothing: say the range that really works.
+  if (text.trim() === '' || !Number.isFinite(s) || s < 0.001 || s > 600) {
+    throw new UsageError(`--timeout: must be seconds from 0.001 to 600 (got "${text}")`);
+  }
+  return Math.round(s * 1000);
+}
+
+/** Returns null when help was asked for. */
+export function parseCheckArgs(argv: string[]): CheckOptions | null {
+  const { values: v, positionals } = strictArgs(argv, {
+    port: { type: 'string' },
+    expect: { type: 'string', multiple: true },
+    sni: { type: 'string' },
+    'no-sni': { type: 'boolean' },
+    ca: { type: 'string' },
+    address: { type: 'string', multiple: true },
+    family: { type: 'string' },
+    source: { type: 'string' },
+    'implicit-tls': { type: 'boolean' },
+    starttls: { type: 'boolean' },
+    ehlo: { type: 'string' },
+    timeout: { type: 'string' },
+    'warn-days': { type: 'string' },
+    'min-tls': { type: 'string' },
+    thumbprint: { type: 'string' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (v.help) return null;
-  if (positionals.length === 0) throw new UsageError('missing HOST (smtp-tls-probe check HOST)');
-  if (positionals.length > 1) throw new UsageError(`one HOST only (got ${positionals.map((p) => `"${p}"`).join(', ')})`);
-  const host = positionals[0]!.trim();
+  const host = onePositional(positionals, 'HOST', 'check');
   if (!host || /[\s/@]/.test(host)) throw new UsageError(`HOST: "${host}" is not a host name or IP address`);
   if (v.sni !== undefined && v['no-sni']) throw new UsageError('--sni and --no-sni exclude each other');
   if (v.sni !== undefined) {
@@ -142,15 +156,7 @@ export function parseCheckArgs(argv: string[]): CheckOptions | null {
     if (!sni.ok) throw new UsageError(`--sni: "${v.sni}" is not a server name: it ${sni.problem}`);
   }
   if (v['implicit-tls'] && v.starttls) throw new UsageError('--implicit-tls and --starttls exclude each other');
-  let timeoutMs: number = TARGET_DEFAULTS.timeoutMs;
-  if (v.timeout !== undefined) {
-    const s = Number(v.timeout);
-    // Below a millisecond the deadline rounds to nothing: say the range that really works.
-    if (!Number.isFinite(s) || s < 0.001 || s > 600) {
-      throw new UsageError(`--timeout: must be seconds from 0.001 to 600 (got "${v.timeout}")`);
-    }
-    timeoutMs = Math.round(s * 1000);
-  }
+  const timeoutMs = timeoutOption(v.timeout, TARGET_DEFAULTS.timeoutMs);
   let minTlsVersion: ProbeTarget['minTlsVersion'] | undefined;
   if (v['min-tls'] !== undefined) {
     minTlsVersion = TLS_VERSIONS[v['min-tls'].replace(/^TLSv?/i, '')];

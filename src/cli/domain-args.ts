@@ -3,11 +3,10 @@
  * Reading the CA files is the only I/O here; the resolver is resolved (resolv.conf) by the caller.
  */
 import { hostname } from 'node:os';
-import { parseArgs } from 'node:util';
 import { parseDnsName, parseIpLiteral } from '../probe/host.js';
 import { TARGET_DEFAULTS } from '../probe/probe-target.js';
 import { SENDERS, type DomainTarget, type MtaStsMode, type Sender } from '../probe/domain/types.js';
-import { argsError, readCa, UsageError } from './check-args.js';
+import { onePositional, readCa, strictArgs, timeoutOption, UsageError } from './check-args.js';
 
 export const DOMAIN_TIMEOUT_MS = 60_000;
 
@@ -45,34 +44,21 @@ const MTA_STS_EXPECT = ['enforce', 'testing', 'none', 'absent'] as const;
 
 /** Returns null when help was asked for. */
 export function parseDomainArgs(argv: string[]): DomainCliOptions | null {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        resolver: { type: 'string' },
-        ca: { type: 'string' },
-        'policy-ca': { type: 'string' },
-        sender: { type: 'string' },
-        'expect-mta-sts': { type: 'string' },
-        'expect-dane': { type: 'boolean' },
-        'expect-tls-rpt': { type: 'boolean' },
-        'no-smtp': { type: 'boolean' },
-        timeout: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    throw argsError(e);
-  }
-  const { values: v, positionals } = parsed;
+  const { values: v, positionals } = strictArgs(argv, {
+    resolver: { type: 'string' },
+    ca: { type: 'string' },
+    'policy-ca': { type: 'string' },
+    sender: { type: 'string' },
+    'expect-mta-sts': { type: 'string' },
+    'expect-dane': { type: 'boolean' },
+    'expect-tls-rpt': { type: 'boolean' },
+    'no-smtp': { type: 'boolean' },
+    timeout: { type: 'string' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (v.help) return null;
-  if (positionals.length === 0) throw new UsageError('missing DOMAIN (smtp-tls-probe domain DOMAIN)');
-  if (positionals.length > 1) throw new UsageError(`one DOMAIN only (got ${positionals.map((p) => `"${p}"`).join(', ')})`);
-  const given = positionals[0]!.trim();
+  const given = onePositional(positionals, 'DOMAIN', 'domain');
   if (parseIpLiteral(given.replace(/^\[(.*)\]$/, '$1'))) throw new UsageError(`DOMAIN: "${given}" is an IP address, not a mail domain`);
   const name = parseDnsName(given);
   if (!name.ok) throw new UsageError(`DOMAIN: "${given}" is not a domain name: it ${name.problem}`);
@@ -92,14 +78,7 @@ export function parseDomainArgs(argv: string[]): DomainCliOptions | null {
     }
     mtaSts = m as MtaStsMode | 'absent';
   }
-  let timeoutMs = DOMAIN_TIMEOUT_MS;
-  if (v.timeout !== undefined) {
-    const s = Number(v.timeout);
-    if (v.timeout.trim() === '' || !Number.isFinite(s) || s < 0.001 || s > 600) {
-      throw new UsageError(`--timeout: must be seconds from 0.001 to 600 (got "${v.timeout}")`);
-    }
-    timeoutMs = Math.round(s * 1000);
-  }
+  const timeoutMs = timeoutOption(v.timeout, DOMAIN_TIMEOUT_MS);
   if (v.resolver !== undefined && !v.resolver.trim()) throw new UsageError('--resolver: must be IP or IP:PORT (got "")');
   const target: DomainTarget = {
     domain: name.value,

@@ -32,7 +32,15 @@ function reasonLines(reasons: readonly DomainReason[], columns: number | undefin
 function mxLines(r: DomainResult): string[] {
   const mx = r.mx;
   const head = `MX (${mx.kind}, ${mx.rcode}, DNSSEC ${mx.dnssec}${mx.signatureExpires ? `, signatures until ${mx.signatureExpires}` : ''})`;
-  if (mx.hosts.length === 0) return [head, `  ${mx.kind === 'null' ? 'null MX: the domain accepts no mail' : 'no MX host'}`];
+  if (mx.hosts.length === 0) {
+    const why: Record<string, string> = {
+      null: 'null MX: the domain accepts no mail',
+      // A failed lookup is not an absence: nobody knows which MX hosts there are.
+      error: 'the MX lookup failed: which MX hosts the domain has is not known',
+      none: mx.rcode === 'NXDOMAIN' ? 'the domain does not exist' : 'no MX host and no address',
+    };
+    return [head, `  ${why[mx.kind] ?? 'no MX host'}`];
+  }
   const hw = Math.max(4, ...mx.hosts.map((h) => h.host.length));
   const out = [head, `  ${pad('pref', 5)} ${pad('host', hw)}  ${pad('DNSSEC', 13)} addresses`];
   for (const h of mx.hosts) {
@@ -51,7 +59,13 @@ function mtaStsLines(r: DomainResult): string[] {
   out.push(`  record   ${rec.status}${rec.problem ? ` (${rec.problem})` : ''}, DNSSEC ${rec.dnssec}: ${raw}`);
   const f = s.fetch;
   if (f) {
-    const got = f.status !== undefined ? `HTTP ${f.status}${f.contentType ? `, ${f.contentType}` : ''}${f.bytes !== undefined ? `, ${f.bytes} bytes` : ''}` : 'no answer';
+    // A certificate without a status: TLS came up, but the host did not prove its name, so nothing was asked.
+    const got =
+      f.status !== undefined
+        ? `HTTP ${f.status}${f.contentType ? `, ${f.contentType}` : ''}${f.bytes !== undefined ? `, ${f.bytes} bytes` : ''}`
+        : f.certificate
+          ? 'no request sent'
+          : 'no answer';
     out.push(`  fetch    ${f.url}${f.address ? ` via ${f.address}` : ''}: ${got}${f.error ? ` (${f.error})` : ''}, ${f.durationMs} ms`);
     if (f.certificate) {
       const c = f.certificate;
@@ -82,10 +96,13 @@ function daneHost(h: MxHost, validating: boolean | null): string[] {
     return [`  ${h.host}: ${name} not looked up (${why})`];
   }
   const t = h.tlsa;
-  if (t.records.length === 0) return [`  ${h.host}: ${name} ${t.rcode}, DNSSEC ${t.dnssec}: no TLSA records${t.dnssec === 'secure' ? ' (no DANE)' : ''}`];
-  const out = [`  ${h.host}: ${name} ${t.rcode}, DNSSEC ${t.dnssec}, ${t.records.length} record${t.records.length === 1 ? '' : 's'}`];
+  const head = `  ${h.host}: ${name} ${t.rcode}, DNSSEC ${t.dnssec}`;
+  // A failed lookup is never "no TLSA": DANE senders cannot use the host at all.
+  if (t.dnssec === 'bogus' || (t.rcode !== 'NOERROR' && t.rcode !== 'NXDOMAIN')) return [`${head}: the lookup failed, so senders using DANE cannot use this MX`];
+  if (t.records.length === 0) return [`${head}: no TLSA records${t.dnssec === 'secure' ? ' (no DANE)' : ''}`];
+  const out = [`${head}, ${t.records.length} record${t.records.length === 1 ? '' : 's'}${t.dnssec === 'secure' ? '' : ': not DNSSEC-signed, so senders ignore them (no DANE)'}`];
   for (const rec of t.records) out.push(`      ${rec.text}${rec.usability === 'unusable' ? `  (unusable: ${rec.unusableWhy ?? '?'})` : ''}`);
-  for (const a of h.addresses) if (a.probe) out.push(...daneAddress(a.probe));
+  if (t.dnssec === 'secure') for (const a of h.addresses) if (a.probe) out.push(...daneAddress(a.probe));
   return out;
 }
 

@@ -5,12 +5,13 @@
  * and RRset, sender, reason. No messages, codes of Exchange Online or timestamps as labels.
  *
  * Encodings (README, "Metrics"): status 0 ok, 1 warning, 2 critical, 3 unknown; verdict
- * 0 deliver, 1 delayed, 2 blocked; DNSSEC 0 secure, 1 insecure, 2 bogus, 3 indeterminate;
+ * 0 deliver, 1 delayed, 2 blocked, 3 unknown (not probed); DNSSEC 0 secure, 1 insecure, 2 bogus, 3 indeterminate;
  * MTA-STS mode 0 none or no policy, 1 testing, 2 enforce.
  */
-import { Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { DnsSecurity } from '../probe/dns/types.js';
 import type { DomainResult, MtaStsMode, SenderVerdict } from '../probe/domain/types.js';
+import { configuredLabels, gaugeMaker } from './labels.js';
 import { STATUS_VALUE } from './result-metrics.js';
 
 export interface DomainEntry {
@@ -20,23 +21,19 @@ export interface DomainEntry {
   result: DomainResult;
 }
 
-export const VERDICT_VALUE: Record<SenderVerdict, number> = { deliver: 0, delayed: 1, blocked: 2 };
+export const VERDICT_VALUE: Record<SenderVerdict, number> = { deliver: 0, delayed: 1, blocked: 2, unknown: 3 };
 export const DNSSEC_VALUE: Record<DnsSecurity, number> = { secure: 0, insecure: 1, bogus: 2, indeterminate: 3 };
 export const MTA_STS_MODE_VALUE: Record<MtaStsMode, number> = { none: 0, testing: 1, enforce: 2 };
 
 const BASE = new Set(['target', 'domain', 'sender', 'reason', 'severity', 'mx', 'address', 'name', 'rrset']);
-/** A configured label clashing with one of ours gets a prefix, as on the host series. */
-const customName = (k: string) => (BASE.has(k) ? `label_${k}` : k);
 const seconds = (iso: string) => Date.parse(iso) / 1000;
 
 export function addDomainMetrics(registry: Registry, entries: readonly DomainEntry[]): void {
-  const custom = [...new Set(entries.flatMap((e) => Object.keys(e.labels)))].sort();
-  const base = ['target', 'domain', ...custom.map(customName)];
-  const gauge = (name: string, help: string, extra: string[] = []) =>
-    new Gauge({ name, help, labelNames: [...base, ...extra], registers: [registry] });
+  const custom = configuredLabels(entries, BASE);
+  const gauge = gaugeMaker(registry, ['target', 'domain', ...custom.names]);
   const g = {
     status: gauge('smtp_tls_domain_status', 'Status of the mail domain: 0 ok, 1 warning, 2 critical, 3 unknown.'),
-    verdict: gauge('smtp_tls_domain_sender_verdict', "What the sender does with mail to the domain now: 0 deliver, 1 delayed (another MX or a retry takes it), 2 blocked (queued until fixed). sender: rfc (RFC 7672/8461, Postfix) or exo (Exchange Online).", ['sender']),
+    verdict: gauge('smtp_tls_domain_sender_verdict', "What the sender does with mail to the domain now: 0 deliver, 1 delayed (another MX or a retry takes it), 2 blocked (queued until fixed), 3 unknown (no MX that DNS and policy allow was probed). sender: rfc (RFC 7672/8461, Postfix) or exo (Exchange Online).", ['sender']),
     reason: gauge('smtp_tls_domain_reason', 'A domain-mode reason present in the last check (1); mx is empty for domain-wide reasons.', ['reason', 'severity', 'mx']),
     dnssec: gauge('smtp_tls_dnssec_status', 'DNSSEC state of an RRset the check relied on: 0 secure, 1 insecure, 2 bogus, 3 indeterminate (no answer to judge).', ['name', 'rrset']),
     sigExpiry: gauge('smtp_tls_dnssec_signature_expiry_timestamp_seconds', 'Earliest RRSIG expiration of the RRset.', ['name', 'rrset']),
@@ -52,8 +49,7 @@ export function addDomainMetrics(registry: Registry, entries: readonly DomainEnt
 
   for (const e of entries) {
     const r = e.result;
-    const l: Record<string, string> = { target: e.name, domain: r.domain };
-    for (const k of custom) l[customName(k)] = e.labels[k] ?? '';
+    const l: Record<string, string> = { target: e.name, domain: r.domain, ...custom.values(e.labels) };
     g.status.set(l, STATUS_VALUE[r.status]);
     g.lastCheck.set(l, seconds(r.startedAt));
     g.duration.set(l, r.durationMs / 1000);

@@ -4,7 +4,8 @@
  * reason leaves no stale series, and a target's configured labels can be any names.
  * Label values are bounded: no timestamps or messages, long texts cut.
  */
-import { Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { configuredLabels, gaugeMaker } from './labels.js';
 import type { AddressResult, Status, TargetResult } from '../probe/types.js';
 
 export interface ResultEntry {
@@ -30,8 +31,6 @@ const cut = (s: string | null | undefined) => {
   return v.length > MAX_LABEL ? `${v.slice(0, MAX_LABEL - 1)}…` : v;
 };
 const seconds = (iso: string) => Date.parse(iso) / 1000;
-/** A reserved label name of ours clashing with a configured one gets a prefix. */
-const customName = (k: string) => (BASE.has(k) ? `label_${k}` : k);
 const BASE = new Set(['target', 'host', 'port', 'address', 'reason', 'severity', 'expected', 'phase', 'thumbprint', 'sha256', 'subject', 'issuer', 'serial', 'sans', 'self_signed', 'tls_certificate_name', 'version', 'cipher', 'greeting_host', 'ehlo_host', 'status']);
 
 /** Host the greeting names (`220 SERVER1.domain.com Microsoft ESMTP ...`). */
@@ -40,11 +39,11 @@ function greetingHost(a: AddressResult): string {
 }
 
 export function addResultMetrics(registry: Registry, entries: readonly ResultEntry[]): void {
-  const custom = [...new Set(entries.flatMap((e) => Object.keys(e.labels)))].sort();
-  const targetLabels = ['target', 'host', 'port', ...custom.map(customName)];
-  const addressLabels = [...targetLabels, 'address'];
-  const gauge = (name: string, help: string, extra: string[] = [], perAddress = true) =>
-    new Gauge({ name, help, labelNames: [...(perAddress ? addressLabels : targetLabels), ...extra], registers: [registry] });
+  const custom = configuredLabels(entries, BASE);
+  const targetLabels = ['target', 'host', 'port', ...custom.names];
+  const perTarget = gaugeMaker(registry, targetLabels);
+  const perAddress = gaugeMaker(registry, [...targetLabels, 'address']);
+  const gauge = (name: string, help: string, extra: string[] = [], address = true) => (address ? perAddress : perTarget)(name, help, extra);
 
   const g = {
     targetSuccess: gauge('smtp_tls_target_success', '1 if every address of the target is ok or warning, else 0 (includes DNS failures).', [], false),
@@ -70,8 +69,7 @@ export function addResultMetrics(registry: Registry, entries: readonly ResultEnt
 
   for (const e of entries) {
     const r = e.result;
-    const t: Record<string, string> = { target: e.name, host: r.target.host, port: String(r.target.port) };
-    for (const k of custom) t[customName(k)] = e.labels[k] ?? '';
+    const t: Record<string, string> = { target: e.name, host: r.target.host, port: String(r.target.port), ...custom.values(e.labels) };
     const ok = (s: Status) => (s === 'ok' || s === 'warning' ? 1 : 0);
     g.targetSuccess.set(t, ok(r.status));
     g.targetStatus.set(t, STATUS_VALUE[r.status]);

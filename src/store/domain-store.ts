@@ -6,7 +6,7 @@
  */
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { DomainResult } from '../probe/domain/types.js';
-import type { Status } from '../probe/types.js';
+import { emptyRuns, nextLatest, type Latest, type Runs } from './types.js';
 
 export interface DomainRecord {
   name: string;
@@ -14,7 +14,7 @@ export interface DomainRecord {
   /** When the domain's current status began (survives restarts). */
   statusSince: string;
   /** Runs since this process started. */
-  runs: { total: number; byStatus: Record<Status, number> };
+  runs: Runs;
 }
 
 export interface DomainStore {
@@ -25,11 +25,7 @@ export interface DomainStore {
   retain(names: Iterable<string>): void;
 }
 
-interface Memory {
-  latest: DomainResult;
-  statusSince: number;
-  runs: DomainRecord['runs'];
-}
+type Memory = Latest<DomainResult>;
 
 export class DomainResults implements DomainStore {
   private readonly memory = new Map<string, Memory>();
@@ -56,16 +52,12 @@ export class DomainResults implements DomainStore {
 
   record(name: string, result: DomainResult): void {
     const at = Date.parse(result.startedAt);
-    const prev = this.memory.get(name);
-    const statusSince = prev && prev.latest.status === result.status ? prev.statusSince : at;
-    const runs = prev?.runs ?? emptyRuns();
-    runs.total++;
-    runs.byStatus[result.status]++;
-    this.memory.set(name, { latest: result, statusSince, runs });
+    const entry = nextLatest(this.memory.get(name), result, at);
+    this.memory.set(name, entry);
     if (this.closed) return;
     // One row per domain and run, every few minutes at most: written at once, not batched.
     try {
-      this.upsert.run(name, JSON.stringify(result), result.status, statusSince, at);
+      this.upsert.run(name, JSON.stringify(result), result.status, entry.statusSince, at);
     } catch (err) {
       this.fail(err, 'cannot write a domain result to the database; going on from memory');
     }
@@ -97,8 +89,4 @@ export class DomainResults implements DomainStore {
 
 function view(name: string, m: Memory): DomainRecord {
   return { name, latest: m.latest, statusSince: new Date(m.statusSince).toISOString(), runs: m.runs };
-}
-
-function emptyRuns(): DomainRecord['runs'] {
-  return { total: 0, byStatus: { ok: 0, warning: 0, critical: 0, unknown: 0 } };
 }

@@ -6,13 +6,13 @@
  * on from memory: probing must never stop because a disk is full or a file is locked.
  */
 import type { DatabaseSync } from 'node:sqlite';
-import type { CertificateFacts, Status, TargetResult } from '../probe/types.js';
+import type { CertificateFacts, TargetResult } from '../probe/types.js';
 import { flagReturns, RecentCertificates } from './consistency.js';
 import { openDatabase } from './database.js';
 import { DomainResults } from './domain-store.js';
 import { Tables, type SpanEntry } from './tables.js';
 import { WriteBehind, type Change } from './write-behind.js';
-import type { CertificateSighting, HistoryEntry, HistoryQuery, ResultsStore, TargetRecord } from './types.js';
+import { emptyRuns, nextLatest, type CertificateSighting, type HistoryEntry, type HistoryQuery, type Latest, type ResultsStore, type TargetRecord } from './types.js';
 
 export type { AddressOutcome, CertificateSighting, HistoryEntry, HistoryQuery, ResultsStore, TargetRecord } from './types.js';
 export { StoreOpenError } from './database.js';
@@ -39,11 +39,7 @@ const PRUNE_BATCH = 500;
 const PRUNE_EVERY = 3_600_000;
 const silent: StoreLogger = { info() {}, warn() {}, error() {} };
 
-interface Memory {
-  latest: TargetResult;
-  statusSince: number;
-  runs: TargetRecord['runs'];
-}
+type Memory = Latest<TargetResult>;
 
 interface CertState {
   thumbprint: string;
@@ -98,12 +94,8 @@ export class SqliteResultsStore implements ResultsStore {
     // Before anything is kept: a return to a certificate the address had stopped serving
     // (A, B, A within 24 h) is judged here, where the past is known.
     flagReturns(name, result, this.certState, this.recent, at);
-    const prev = this.memory.get(name);
-    const statusSince = prev && prev.latest.status === result.status ? prev.statusSince : at;
-    const runs = prev?.runs ?? emptyRuns();
-    runs.total++;
-    runs.byStatus[result.status]++;
-    this.memory.set(name, { latest: result, statusSince, runs });
+    const entry = nextLatest(this.memory.get(name), result, at);
+    this.memory.set(name, entry);
 
     // A change is a certificate different from the last one seen at the address; probes
     // that got no certificate (timeouts, refusals) leave the state alone.
@@ -125,7 +117,7 @@ export class SqliteResultsStore implements ResultsStore {
       this.certState.set(key, { thumbprint: c.thumbprint, changedAt: at });
       changed.push({ address: a.address, thumbprint: c.thumbprint, at });
     }
-    if (!this.closed) this.writes.enqueue(name, result, statusSince, changed, at);
+    if (!this.closed) this.writes.enqueue(name, result, entry.statusSince, changed, at);
   }
 
   /** Writes what record() queued (it happens by itself on the next turn); reads call it first. */
@@ -267,8 +259,4 @@ export class MemoryResultsStore extends SqliteResultsStore {
   constructor(historySize = 50, failuresKept = 10) {
     super({ path: ':memory:', historySize, failuresKept });
   }
-}
-
-function emptyRuns(): TargetRecord['runs'] {
-  return { total: 0, byStatus: { ok: 0, warning: 0, critical: 0, unknown: 0 } satisfies Record<Status, number> };
 }

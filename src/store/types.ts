@@ -37,7 +37,7 @@ export interface TargetRecord {
   /** Per address of the latest result, distinct certificates served there within the last 24 h. */
   distinctCertificates: Record<string, number>;
   /** Runs since this process started (a Prometheus counter resets on restart). */
-  runs: { total: number; byStatus: Record<Status, number> };
+  runs: Runs;
 }
 
 /** A distinct certificate seen at an address of a target. */
@@ -81,4 +81,28 @@ export interface ResultsStore {
   /** Failed reads and writes of the storage since start (smtp_tls_store_errors_total). */
   errors(): number;
   close(): void;
+}
+
+/** Runs since this process started, by status. */
+export type Runs = { total: number; byStatus: Record<Status, number> };
+
+/** What the stores keep in memory per name: the latest result, since when its status holds, the runs. */
+export interface Latest<R extends { status: Status }> {
+  latest: R;
+  /** Milliseconds since the epoch. */
+  statusSince: number;
+  runs: Runs;
+}
+
+export function emptyRuns(): Runs {
+  return { total: 0, byStatus: { ok: 0, warning: 0, critical: 0, unknown: 0 } };
+}
+
+/** The entry after one more result started at `at`: the status keeps its start while it holds. */
+export function nextLatest<R extends { status: Status }>(prev: Latest<R> | undefined, result: R, at: number): Latest<R> {
+  const statusSince = prev && prev.latest.status === result.status ? prev.statusSince : at;
+  const runs = prev?.runs ?? emptyRuns();
+  runs.total++;
+  runs.byStatus[result.status]++;
+  return { latest: result, statusSince, runs };
 }

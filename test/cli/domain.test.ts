@@ -16,7 +16,7 @@ import { dnsLabMissing, startDnsLab, type DnsLab, type LabZone } from '../helper
 import { fakeSmtp, type FakeSmtp } from '../helpers/fake-smtp.js';
 import { policyServer, type Handler, type PolicyServer } from '../helpers/policy-server.js';
 
-const STS = ['enforce', 'wild', 'two', 'redirect', 'notfound', 'big', 'html', 'othername', 'rptbad'];
+const STS = ['enforce', 'allbad', 'wild', 'two', 'redirect', 'notfound', 'big', 'html', 'othername', 'rptbad'];
 
 const policy = (mode: string, mx: string[]) => [`version: STSv1`, `mode: ${mode}`, ...mx.map((m) => `mx: ${m}`), 'max_age: 86400', ''].join('\n');
 const text = (body: string, type = 'text/plain'): Handler => (_q, res) => res.writeHead(200, { 'Content-Type': type }).end(body);
@@ -41,6 +41,7 @@ function labZones(c: { dane: Minted; other: Minted; next: Minted }): LabZone[] {
     zone('nullmix.test', ['@ MX 0 .', '@ MX 10 mx1.plain.test.', rpt('nullmix.test')]),
     zone('implicit.test', ['@ A 127.0.0.2', rpt('implicit.test')]),
     zone('enforce.test', ['@ MX 10 mx1', '@ MX 20 mx2', 'mx1 A 127.0.0.2', 'mx2 A 127.0.0.3', ...sts('enforce.test'), rpt('enforce.test')]),
+    zone('allbad.test', ['@ MX 10 mx1.enforce.test.', '@ MX 20 mx2.enforce.test.', ...sts('allbad.test'), rpt('allbad.test')]),
     zone('wild.test', ['@ MX 10 mx', '@ MX 20 a.b', 'mx A 127.0.0.2', 'a.b A 127.0.0.3', ...sts('wild.test'), rpt('wild.test')]),
     viaPlain('two', ['_mta-sts TXT "v=STSv1; id=1"', '_mta-sts TXT "v=STSv1; id=2"', 'mta-sts A 127.0.0.10']),
     ...['redirect', 'notfound', 'big', 'html', 'othername'].map((d) => viaPlain(d, sts(`${d}.test`))),
@@ -54,6 +55,13 @@ function labZones(c: { dane: Minted; other: Minted; next: Minted }): LabZone[] {
     // A TLSA name aliased into an unsigned zone: the answer is insecure, the host secure.
     zone('tlsains.test', ['@ MX 10 mx1', 'mx1 A 127.0.0.4', '_25._tcp.mx1 CNAME _25._tcp.mx1.unsigned.test.', rpt('tlsains.test')]),
     zone('unsigned.test', [`_25._tcp.mx1 TLSA 3 1 1 ${spki(c.dane)}`], { dnssec: 'unsigned' }),
+    // A real insecure TLSA RRset: the unsigned zone _tcp.mx1.nested.test delegated from signed nested.test.
+    zone('nested.test', ['@ MX 10 mx1', 'mx1 A 127.0.0.4', rpt('nested.test')]),
+    zone('_tcp.mx1.nested.test', [`_25 TLSA 3 1 1 ${spki(c.other)}`], { dnssec: 'unsigned' }),
+    // The TLSA RRSIG stripped: SERVFAIL without EDE (indeterminate), never "no TLSA".
+    dane('strip', [`3 1 1 ${spki(c.dane)}`], { tamper: (z) => z.split('\n').filter((l) => !/\bRRSIG\s+TLSA\b/.test(l)).join('\n') }),
+    // Two MX, DANE failing on the first: the second absorbs it.
+    zone('absorb.test', ['@ MX 10 mx1', '@ MX 20 mx2', 'mx1 A 127.0.0.4', 'mx2 A 127.0.0.2', `_25._tcp.mx1 TLSA 3 1 1 ${spki(c.other)}`, rpt('absorb.test')]),
     // Changed after signing: bogus (SERVFAIL, EDE 6).
     dane('tlsabogus', [`3 1 1 ${spki(c.dane)}`], { tamper: (z) => z.replace(spki(c.dane), spki(c.other)) }),
     zone('expired.test', ['@ MX 10 mx1', 'mx1 A 127.0.0.4', rpt('expired.test')], { dnssec: 'expired' }),
@@ -79,7 +87,7 @@ t.before(async () => {
   // Fresh keys: TLSA 3 1 1 tells certificates apart by their key only.
   const fresh = () => keyPair({ type: 'ec' }, 'SHA-256', true);
   const mxNames = ['mx1.plain.test', 'implicit.test', 'mx1.enforce.test', 'mx2.enforce.test', 'mx.wild.test', 'a.b.wild.test'];
-  const daneNames = ['daneee', 'danemis', 'daneta', 'tanotsent', 'unusable', 'tlsains', 'tlsabogus', 'expired', 'danehost'].map((d) => `mx1.${d}.test`);
+  const daneNames = ['daneee', 'danemis', 'daneta', 'tanotsent', 'unusable', 'tlsains', 'nested', 'strip', 'absorb', 'tlsabogus', 'expired', 'danehost'].map((d) => `mx1.${d}.test`);
   const mxCert = await ca.leaf({ subject: 'CN=mx.lab.test', dns: mxNames });
   const daneCert = await ca.leaf({ subject: 'CN=mx1.daneee.test', dns: daneNames, keys: await fresh() });
   const other = await ca.leaf({ subject: 'CN=other.lab.test', dns: ['other.lab.test'], keys: await fresh() });
@@ -95,6 +103,7 @@ t.before(async () => {
   policyHost = await policyServer(t, '127.0.0.10', [policyCert, ca.intermediate], {
     'mta-sts.enforce.test': text(policy('enforce', ['mx1.enforce.test'])),
     'mta-sts.wild.test': text(policy('enforce', ['*.wild.test'])),
+    'mta-sts.allbad.test': text(policy('enforce', ['mail.allbad.test'])),
     'mta-sts.redirect.test': (_q, res) => res.writeHead(301, { Location: 'https://mta-sts.enforce.test/.well-known/mta-sts.txt' }).end(),
     'mta-sts.notfound.test': (_q, res) => res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not here'),
     'mta-sts.big.test': (_q, res) => {
@@ -184,6 +193,12 @@ t.test('MTA-STS enforce: one MX covered, one not; a wildcard covers one label on
   t.same(w.mx.hosts.map((h) => [h.host, h.mtaStsMatch, h.mtaStsPattern ?? null]), [['mx.wild.test', true, '*.wild.test'], ['a.b.wild.test', false, null]]);
   t.same(reasonsOf(w), ['mta_sts_mx_mismatch@a.b.wild.test:warning']);
 
+  // No MX covered under enforce: every sender holds the mail, critical.
+  const none = await domain(['allbad.test', '--json']);
+  t.equal(none.code, 2);
+  t.same(reasonsOf(none.json()), ['mta_sts_mx_mismatch@mx1.enforce.test:critical', 'mta_sts_mx_mismatch@mx2.enforce.test:critical']);
+  t.same(verdicts(none.json()), [['rfc', 'blocked', 'mta-sts', null], ['exo', 'blocked', 'mta-sts', '4.4.8 MX hosts of allbad.test failed MTA-STS validation']]);
+
   const expectTesting = await domain(['enforce.test', '--json', '--expect-mta-sts', 'testing']);
   t.equal(expectTesting.code, 2);
   t.ok(expectTesting.json().reasons.some((x) => x.code === 'expect_mismatch' && x.message === 'MTA-STS: expected testing, found enforce'));
@@ -206,6 +221,8 @@ t.test('MTA-STS failures: two records, redirect, 404, 70 KB, wrong Content-Type,
   }
   const two = await domain(['two.test']);
   t.match(two.stdout, /\n {2}record +multiple .*: "v=STSv1; id=[12]", "v=STSv1; id=[12]"\n/);
+  const othername = await domain(['othername.test']);
+  t.match(othername.stdout, /\n {2}fetch +https:\/\/mta-sts\.othername\.test\/\.well-known\/mta-sts\.txt via 127\.0\.0\.10: no request sent \(the certificate of mta-sts\.othername\.test is for mta-sts\.enforce\.test, .* and \d+ more names, not mta-sts\.othername\.test\)/);
   const redirect = (await domain(['redirect.test', '--json'])).json();
   t.equal(redirect.mtaSts.fetch?.status, 301);
   t.notOk(policyHost.requests.some((q) => q.host === 'mta-sts.othername.test'), 'no request to a host with the wrong certificate');
@@ -260,25 +277,58 @@ t.test('DANE failures: mismatch, DANE-TA in and not in the sent chain, only unus
   t.match(human.stdout, /Exchange Online +BLOCKED +\(route dane, 4\.7\.323 tlsa-invalid\)/);
 });
 
-t.test('DNSSEC: TLSA insecure (ignored), TLSA bogus, expired signatures, MX insecure with secure TLSA', { skip }, async (t) => {
+t.test('DNSSEC: TLSA insecure (CNAME and real delegation: ignored), TLSA SERVFAIL and bogus, a failure another MX absorbs, expired signatures, MX insecure with secure TLSA', { skip }, async (t) => {
   const ins = (await domain(['tlsains.test', '--json'])).json();
   t.same(reasonsOf(ins), ['dane_tlsa_insecure@mx1.tlsains.test:warning']);
   t.same(ins.mx.hosts[0]!.tlsa?.dnssec, 'insecure');
   t.same(ins.senders.map((s) => [s.verdict, s.route]), [['deliver', 'plain'], ['deliver', 'plain']]);
   t.equal(ins.mx.hosts[0]!.addresses[0]!.probe!.dane, undefined, 'no DANE matching for ignored records');
 
+  // The same through a real delegation: the TLSA RRset itself is insecure, the MX host secure.
+  const nested = await domain(['nested.test', '--json']);
+  t.equal(nested.code, 1);
+  const n = nested.json();
+  t.same(reasonsOf(n), ['dane_tlsa_insecure@mx1.nested.test:warning']);
+  t.same([n.mx.hosts[0]!.dnssec, n.mx.hosts[0]!.tlsa?.dnssec, n.mx.hosts[0]!.tlsa?.records.length], ['secure', 'insecure', 1]);
+  t.same(verdicts(n), [['rfc', 'deliver', 'plain', null], ['exo', 'deliver', 'plain', null]], 'the (mismatching) insecure record is not applied');
+  const nestedHuman = await domain(['nested.test']);
+  t.match(nestedHuman.stdout, /\n {2}mx1\.nested\.test: _25\._tcp\.mx1\.nested\.test NOERROR, DNSSEC insecure, 1 record: not DNSSEC-signed, so senders ignore them \(no DANE\)\n/);
+  t.notMatch(nestedHuman.stdout, /no DANE facts/);
+
+  // SERVFAIL without EDE for TLSA: that MX is unusable for DANE senders, not "no DANE".
+  const strip = await domain(['strip.test', '--json']);
+  t.equal(strip.code, 2);
+  const st = strip.json();
+  t.same([st.mx.hosts[0]!.tlsa?.rcode, st.mx.hosts[0]!.tlsa?.dnssec], ['SERVFAIL', 'indeterminate']);
+  t.same(reasonsOf(st), ['dnssec_bogus@mx1.strip.test:critical']);
+  t.same(verdicts(st), [['rfc', 'blocked', 'dane', null], ['exo', 'blocked', 'dane', '4.7.324 dnssec-invalid']]);
+  const stripHuman = await domain(['strip.test']);
+  t.match(stripHuman.stdout, /\n {2}mx1\.strip\.test: _25\._tcp\.mx1\.strip\.test SERVFAIL, DNSSEC indeterminate: the lookup failed, so senders using DANE cannot use this MX\n/);
+  t.notMatch(stripHuman.stdout, /no TLSA records/);
+
+  // A DANE failure the second MX absorbs: delayed and a warning, not blocked.
+  const absorb = await domain(['absorb.test', '--json']);
+  t.equal(absorb.code, 1);
+  t.same(reasonsOf(absorb.json()), ['dane_no_rollover@mx1.absorb.test:warning', 'dane_tlsa_mismatch@mx1.absorb.test:warning']);
+  t.same(verdicts(absorb.json()), [['rfc', 'delayed', 'dane', null], ['exo', 'delayed', 'dane', '4.7.323 tlsa-invalid']]);
+  t.same(absorb.json().senders.map((s) => s.usableMx), [['mx2.absorb.test'], ['mx2.absorb.test']]);
+
   const bogus = await domain(['tlsabogus.test', '--json']);
   t.equal(bogus.code, 2);
   const b = bogus.json();
   t.same(reasonsOf(b), ['dnssec_bogus@mx1.tlsabogus.test:critical']);
   t.equal(b.mx.hosts[0]!.tlsa?.dnssec, 'bogus');
-  t.same(b.senders.map((s) => [s.verdict, s.code ?? null]), [['blocked', null], ['blocked', '4.7.324 dnssec-invalid']]);
+  t.same(verdicts(b), [['rfc', 'blocked', 'dane', null], ['exo', 'blocked', 'dane', '4.7.324 dnssec-invalid']]);
 
   const expired = (await domain(['expired.test', '--json'])).json();
   // Every RRset of the zone is bogus: no lookup there is read as "absent".
   t.same(reasonsOf(expired), ['dnssec_bogus:critical', 'mta_sts_record_invalid:unknown', 'tls_rpt_invalid:unknown']);
   t.match(expired.reasons.find((x) => x.code === 'dnssec_bogus')!.message, /EDE 7/);
   t.equal(expired.mx.kind, 'error');
+  // After the first query (unbound answers from its cache then, with EDE 6 rather than 7).
+  const expiredHuman = await domain(['expired.test']);
+  t.match(expiredHuman.stdout, /\nMX \(error, SERVFAIL, DNSSEC bogus\)\n {2}the MX lookup failed: which MX hosts the domain has is not known\n/);
+  t.notMatch(expiredHuman.stdout, /no MX host/, 'a failed lookup is not shown as an absence');
   t.same(expired.senders.map((s) => [s.verdict, s.route, s.code ?? null]), [['blocked', 'dns', null], ['blocked', 'dns', '450 4.4.312 DNS query failed']]);
 
   const mxins = await domain(['mxins.test']);

@@ -1,18 +1,31 @@
 /**
- * An in-memory DnsClient for table-driven tests of domain mode (no sockets; the scripted DNS
- * server for client tests is ./fake-dns.ts): answers by `name TYPE`, NODATA
- * (secure) for anything not listed. The DNSSEC state is given per answer, as a validating
- * resolver would have set it.
+ * The one in-memory DnsClient of domain mode's unit tests (no sockets; the scripted DNS
+ * server for client tests is ./fake-dns.ts, the real resolver ./dns-lab.ts): answers by
+ * `name TYPE`, as a validating resolver would have set the DNSSEC state. Names are matched
+ * lower-case without trailing dot.
  */
 import type { DnsAnswer, DnsClient, DnsSecurity, RecordOf, RRType } from '../../src/probe/dns/types.js';
 
 export interface Answer {
+  /** NOERROR unless given. */
   rcode?: string;
+  /** The options' default, or `indeterminate` for an RCODE other than NOERROR and NXDOMAIN. */
   security?: DnsSecurity;
+  /** Records as objects; A/AAAA may be given as address text, TXT as its text. */
   records?: unknown[];
   cnames?: string[];
   ede?: Array<{ code: number; text?: string }>;
   signatureExpires?: string;
+  error?: string;
+  /** No reply until the caller's signal aborts, then TIMEOUT. */
+  hang?: boolean;
+}
+
+export interface AnsweringOptions {
+  /** The DNSSEC state of answers that do not give one (default secure). */
+  security?: DnsSecurity;
+  /** The answer for anything not listed (default NODATA). */
+  missing?: Answer;
 }
 
 export interface AnsweringDns extends DnsClient {
@@ -20,27 +33,45 @@ export interface AnsweringDns extends DnsClient {
   asked: string[];
 }
 
-export function answeringDns(zone: Record<string, Answer>, fallback: Answer = { security: 'secure' }): AnsweringDns {
+function record(type: RRType, value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  if (type === 'A' || type === 'AAAA') return { address: value };
+  if (type === 'TXT') return { text: value };
+  throw new Error(`${type} records must be given as objects`);
+}
+
+const untilAborted = (signal: AbortSignal) =>
+  new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
+
+export function answeringDns(zone: Record<string, Answer>, options: AnsweringOptions = {}): AnsweringDns {
   const asked: string[] = [];
+  const server = '127.0.0.1:53';
   return {
-    server: '127.0.0.1:53',
+    server,
     asked,
-    async query<T extends RRType>(name: string, type: T): Promise<DnsAnswer<T>> {
+    async query<T extends RRType>(rawName: string, type: T, signal: AbortSignal): Promise<DnsAnswer<T>> {
+      const name = rawName.toLowerCase().replace(/\.$/, '');
       const key = `${name} ${type}`;
       asked.push(key);
-      const a = zone[key] ?? fallback;
-      const security = a.security ?? 'secure';
+      const a = zone[key] ?? options.missing ?? {};
+      if (a.hang) {
+        await untilAborted(signal);
+        return { name, type, rcode: 'TIMEOUT', ad: false, security: 'indeterminate', ede: [], records: [], cnames: [], error: 'no reply before the deadline', server };
+      }
+      const rcode = a.rcode ?? 'NOERROR';
+      const security = a.security ?? (rcode === 'NOERROR' || rcode === 'NXDOMAIN' ? (options.security ?? 'secure') : 'indeterminate');
       return {
         name,
         type,
-        rcode: a.rcode ?? 'NOERROR',
+        rcode,
         ad: security === 'secure',
         security,
         ede: a.ede ?? [],
-        records: (a.records ?? []) as RecordOf[T][],
+        records: (a.records ?? []).map((r) => record(type, r)) as RecordOf[T][],
         cnames: a.cnames ?? [],
         ...(a.signatureExpires ? { signatureExpires: a.signatureExpires } : {}),
-        server: '127.0.0.1:53',
+        ...(a.error ? { error: a.error } : {}),
+        server,
       };
     },
   };
@@ -48,4 +79,3 @@ export function answeringDns(zone: Record<string, Answer>, fallback: Answer = { 
 
 export const mx = (preference: number, exchange: string) => ({ preference, exchange });
 export const addr = (address: string) => ({ address });
-

@@ -137,6 +137,8 @@ t.test('/probe/domain: the default policy refuses loopback MX addresses and the 
   t.equal(accepted(), smtpBefore, 'no SMTP connection');
   t.equal(policyConnections(), policyBefore, 'no connection to the policy host');
   t.not(result.status, 'ok', 'a refused check is no clean bill of health');
+  t.same(result.senders.map((s) => s.verdict), ['unknown', 'unknown'], 'no sender is said to deliver through an MX nobody probed');
+  t.ok(result.reasons.some((x) => x.code === 'mx_not_probed' && x.severity === 'unknown' && x.address === '127.0.0.2'), JSON.stringify(result.reasons));
 
   await writeFile(join(dir, 'probe.yaml'), configText(''));
   t.equal(service.reload().ok, true);

@@ -14,14 +14,12 @@ import type { OnDemandPolicy } from '../../config/load.js';
 import { makeTarget, parseServerName } from '../../probe/index.js';
 import { SENDERS, type DomainResult, type DomainTarget } from '../../probe/domain/types.js';
 import type { DomainProbeFn } from '../../scheduler/scheduler.js';
-import { bearerMatches } from '../auth.js';
 import { SCRAPE_TIMEOUT_HEADER, scrapeDeadlineMs, secondsToMs } from '../deadline.js';
 import { ApiError } from '../errors.js';
-import { checkFetchSite, checkHostHeader } from '../host-header.js';
 import { hostAllowed, refuseFor } from '../on-demand.js';
-import { ShuttingDown, type OnDemandDrain } from '../shutdown.js';
+import type { OnDemandDrain } from '../shutdown.js';
 import type { OnDemandSlots } from '../on-demand.js';
-import { countOnce, wantsPrometheus } from './probe.js';
+import { admit, badParameter, FormatParam, inSlot, onDemandGet, refuseHead } from './on-demand-request.js';
 
 const Flag = (description: string) =>
   Type.Optional(Type.Unsafe<'1' | '0' | 'true' | 'false'>({ type: 'string', enum: ['1', '0', 'true', 'false'], description }));
@@ -52,13 +50,7 @@ export const DomainQuery = Type.Object(
         description: `deadline in seconds (default: ${DOMAIN_TIMEOUT_SECONDS}, or Prometheus' scrape timeout minus 0.5 s; capped by onDemand.maxTimeout)`,
       }),
     ),
-    format: Type.Optional(
-      Type.Unsafe<'json' | 'prometheus'>({
-        type: 'string',
-        enum: ['json', 'prometheus'],
-        description: 'json (default), or prometheus for metrics (also chosen by an Accept header asking for Prometheus or OpenMetrics text)',
-      }),
-    ),
+    format: FormatParam,
   },
   { additionalProperties: false },
 );
@@ -76,10 +68,6 @@ export interface DomainRouteDeps {
   /** Shared with /probe: onDemand.maxConcurrent bounds both together. */
   slots: OnDemandSlots;
   allowedHosts: () => readonly string[];
-}
-
-function badParameter(parameter: string, message: string): ApiError {
-  return new ApiError(400, 'bad_parameter', `${parameter}: ${message}`, { parameter });
 }
 
 const flag = (v: string | undefined) => v === '1' || v === 'true';
@@ -102,57 +90,31 @@ function deadlineOf(request: FastifyRequest, q: DomainQuery, policy: OnDemandPol
 }
 
 export function probeDomainRoute(app: FastifyInstance, deps: DomainRouteDeps): void {
-  app.get(
-    '/probe/domain',
-    {
-      schema: {
-        summary: 'Check a mail domain now (MX, DNSSEC, MTA-STS, DANE, TLS-RPT; a verdict per sender)',
-        description:
-          'Judges the domain the way sending MTAs do, through the configured validating resolver, and answers the JSON DomainResult (README, "Domain mode"). The on-demand policy of /probe applies; refused address classes are never connected to, for every MX address and for the MTA-STS policy host.',
-        querystring: DomainQuery,
-        response: { 200: { type: 'object', additionalProperties: true, description: 'the domain result: domain, status, reasons, mx, mtaSts, tlsRpt, senders' } },
-      },
-      config: { rateLimit: {} },
-      exposeHeadRoute: false,
+  onDemandGet(app, '/probe/domain', {
+    schema: {
+      summary: 'Check a mail domain now (MX, DNSSEC, MTA-STS, DANE, TLS-RPT; a verdict per sender)',
+      description:
+        'Judges the domain the way sending MTAs do, through the configured validating resolver, and answers the JSON DomainResult (README, "Domain mode"). The on-demand policy of /probe applies; refused address classes are never connected to, for every MX address and for the MTA-STS policy host.',
+      querystring: DomainQuery,
+      response: { 200: { type: 'object', additionalProperties: true, description: 'the domain result: domain, status, reasons, mx, mtaSts, tlsRpt, senders' } },
     },
-    async (request, reply) => {
-      try {
-        const result = await handle(request, reply);
-        countOnce(request, result.status, deps.metrics);
-        request.log.info(
-          {
-            domain: result.domain,
-            status: result.status,
-            reasons: result.reasons.map((r) => (r.mx ? `${r.code}@${r.mx}` : r.code)),
-            senders: Object.fromEntries(result.senders.map((s) => [s.sender, s.verdict])),
-            durationMs: result.durationMs,
-          },
-          'on-demand domain check',
-        );
-        if (!wantsPrometheus((request.query as DomainQuery).format, request.headers.accept)) return result;
-        const render = deps.metrics.renderDomain?.bind(deps.metrics) ?? renderDomainMetrics;
-        return reply.type(deps.metrics.contentType).send(await render(result));
-      } catch (e) {
-        countOnce(request, e instanceof ApiError ? e.code : 'error', deps.metrics);
-        throw e;
-      }
-    },
-  );
+    handle,
+    log: (result) => ({
+      domain: result.domain,
+      status: result.status,
+      reasons: result.reasons.map((r) => (r.mx ? `${r.code}@${r.mx}` : r.code)),
+      senders: Object.fromEntries(result.senders.map((s) => [s.sender, s.verdict])),
+      durationMs: result.durationMs,
+    }),
+    message: 'on-demand domain check',
+    metrics: deps.metrics,
+    render: (_request, result) => (deps.metrics.renderDomain?.bind(deps.metrics) ?? renderDomainMetrics)(result),
+  });
 
-  app.head('/probe/domain', { schema: { hide: true }, config: { refusesMethod: true } }, async (_request, reply) =>
-    reply.code(405).header('allow', 'GET').send({ code: 'method_not_allowed', message: 'HEAD /probe/domain does not check; use GET' }),
-  );
+  refuseHead(app, '/probe/domain', 'check');
 
   async function handle(request: FastifyRequest, reply: FastifyReply): Promise<DomainResult> {
-    const shuttingDown = () => new ApiError(503, 'shutting_down', 'the service is shutting down; retry against another instance or after the restart');
-    if (deps.drain.stopping) throw shuttingDown();
-    const policy = deps.policy();
-    if (!policy.enabled) throw new ApiError(403, 'on_demand_disabled', 'the on-demand probe is disabled in the configuration');
-    if (policy.token && !bearerMatches(request.headers.authorization, policy.token)) {
-      throw new ApiError(401, 'unauthorized', 'a valid bearer token is required (Authorization: Bearer TOKEN)');
-    }
-    checkHostHeader(request.headers.host, policy.token, deps.allowedHosts());
-    checkFetchSite(request.headers['sec-fetch-site'], policy.token);
+    const policy = admit(request, deps);
     const q = request.query as DomainQuery;
     // Parsed once, strictly; from here on only the parsed value is used. A domain is a name,
     // never an IP literal or a host:port.
@@ -168,10 +130,6 @@ export function probeDomainRoute(app: FastifyInstance, deps: DomainRouteDeps): v
     }
     if (!hostAllowed(domain, policy.allowHosts)) throw new ApiError(403, 'host_not_allowed', `${domain} is not on the on-demand allowlist`);
     if (!deps.probeDomain) throw new ApiError(503, 'domain_mode_unavailable', 'domain checks are not available in this service');
-    if (deps.slots.inFlight >= policy.maxConcurrent) {
-      void reply.header('retry-after', '1');
-      throw new ApiError(503, 'too_many_probes', `${deps.slots.inFlight} on-demand probes are running (limit ${policy.maxConcurrent}); retry shortly`);
-    }
     const probe = makeTarget({ ...policy.probeDefaults, host: domain });
     const target: DomainTarget = {
       domain,
@@ -185,23 +143,11 @@ export function probeDomainRoute(app: FastifyInstance, deps: DomainRouteDeps): v
       ...(probe.ca ? { ca: probe.ca } : {}),
       probe: { port: 25, ehloName: probe.ehloName, warnDays: probe.warnDays, minTlsVersion: probe.minTlsVersion },
     };
-    deps.slots.inFlight++;
-    const cancel = new AbortController();
-    const onClose = () => {
-      if (!reply.raw.writableEnded) cancel.abort(new Error('client went away'));
-    };
-    reply.raw.once('close', onClose);
-    const release = deps.drain.hold(cancel);
-    try {
+    const probeDomain = deps.probeDomain;
+    return inSlot(reply, deps.slots, policy, deps.drain, async (cancel) => {
       const started = performance.now();
-      const signal = AbortSignal.any([cancel.signal, AbortSignal.timeout(timeoutMs)]);
-      const result = await deps.probeDomain(target, { timeoutMs: Math.max(1, timeoutMs - Math.round(performance.now() - started)), signal, refuse: refuseFor(policy) });
-      if (cancel.signal.reason instanceof ShuttingDown) throw shuttingDown();
-      return result;
-    } finally {
-      release();
-      deps.slots.inFlight--;
-      reply.raw.removeListener('close', onClose);
-    }
+      const signal = AbortSignal.any([cancel, AbortSignal.timeout(timeoutMs)]);
+      return probeDomain(target, { timeoutMs: Math.max(1, timeoutMs - Math.round(performance.now() - started)), signal, refuse: refuseFor(policy) });
+    });
   }
 }

@@ -10,12 +10,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { OnDemandPolicy } from '../../config/load.js';
 import { BUILTIN_MODULES, moduleSettings, type ProbeModule } from '../../config/modules.js';
 import { hostText, makeTarget, parseExpectName, parseHostPort, parseServerName, type Resolver, type TargetResult } from '../../probe/index.js';
-import { bearerMatches } from '../auth.js';
 import { SCRAPE_TIMEOUT_HEADER, scrapeDeadlineMs, secondsToMs } from '../deadline.js';
 import { ApiError } from '../errors.js';
-import { checkFetchSite, checkHostHeader } from '../host-header.js';
 import { checkTarget, hostAllowed, OnDemandSlots, type OnDemandProbe } from '../on-demand.js';
-import { ShuttingDown, type OnDemandDrain } from '../shutdown.js';
+import type { OnDemandDrain } from '../shutdown.js';
+import { admit, badParameter, FormatParam, inSlot, onDemandGet, refuseHead } from './on-demand-request.js';
 
 export const ProbeQuery = Type.Object(
   {
@@ -44,13 +43,7 @@ export const ProbeQuery = Type.Object(
           'probe module (modules: in the config; built in: smtp_starttls, smtps, submission): its settings apply where no parameter sets them',
       }),
     ),
-    format: Type.Optional(
-      Type.Unsafe<'json' | 'prometheus'>({
-        type: 'string',
-        enum: ['json', 'prometheus'],
-        description: 'json (default), or prometheus for metrics (also chosen by an Accept header asking for Prometheus or OpenMetrics text)',
-      }),
-    ),
+    format: FormatParam,
   },
   { additionalProperties: false },
 );
@@ -77,11 +70,6 @@ export interface ProbeRouteDeps {
   slots?: OnDemandSlots;
 }
 
-/** A parameter that failed its grammar: 400 naming it. */
-function badParameter(parameter: string, message: string): ApiError {
-  return new ApiError(400, 'bad_parameter', `${parameter}: ${message}`, { parameter });
-}
-
 /**
  * The deadline in whole milliseconds: the timeout parameter; else the module's timeout and the
  * scrape header, the shorter of the two (as blackbox_exporter does); else the default.
@@ -101,87 +89,36 @@ function deadlineOf(request: FastifyRequest, q: ProbeQuery, policy: OnDemandPoli
   return Math.min(ms, policy.maxTimeoutMs);
 }
 
-/** Prometheus scrapes with an Accept header that prefers OpenMetrics or the 0.0.4 text format. */
-export function wantsPrometheus(format: string | undefined, accept: string | undefined): boolean {
-  if (format) return format === 'prometheus';
-  return /application\/openmetrics-text|text\/plain;\s*version=0\.0\.4/i.test(accept ?? '');
-}
-
-const counted = new WeakSet<FastifyRequest>();
-
-/** Count an on-demand request's outcome once, whichever layer answered it. */
-export function countOnce(request: FastifyRequest, outcome: string, metrics: Pick<ProbeMetricsView, 'countOnDemand'>): void {
-  if (counted.has(request)) return;
-  counted.add(request);
-  metrics.countOnDemand(outcome);
-}
-
-function checkToken(request: FastifyRequest, token: string | null): void {
-  if (token && !bearerMatches(request.headers.authorization, token)) {
-    throw new ApiError(401, 'unauthorized', 'a valid bearer token is required (Authorization: Bearer TOKEN)');
-  }
-}
-
-function shuttingDown(): ApiError {
-  return new ApiError(503, 'shutting_down', 'the service is shutting down; retry against another instance or after the restart');
-}
-
 export function probeRoute(app: FastifyInstance, deps: ProbeRouteDeps): void {
   const slots = deps.slots ?? new OnDemandSlots();
   // How long the policy's resolution took, for probe_dns_lookup_time_seconds.
   const dnsSeconds = new WeakMap<FastifyRequest, number>();
-  app.get(
-    '/probe',
-    {
-      schema: {
-        summary: 'Probe a host now',
-        description:
-          'Connects like a sending MTA (EHLO, STARTTLS, TLS) to every address of the host and answers the JSON result. Refused with 4xx where the on-demand policy does not allow the port, host or address.',
-        querystring: ProbeQuery,
-        response: { 200: { type: 'object', additionalProperties: true, description: 'the probe result (see README, "JSON result")' } },
-      },
-      config: { rateLimit: {} },
-      // Fastify would add a HEAD route running this handler: a HEAD must not open connections.
-      exposeHeadRoute: false,
+  onDemandGet(app, '/probe', {
+    schema: {
+      summary: 'Probe a host now',
+      description:
+        'Connects like a sending MTA (EHLO, STARTTLS, TLS) to every address of the host and answers the JSON result. Refused with 4xx where the on-demand policy does not allow the port, host or address.',
+      querystring: ProbeQuery,
+      response: { 200: { type: 'object', additionalProperties: true, description: 'the probe result (see README, "JSON result")' } },
     },
-    async (request, reply) => {
-      try {
-        const result = await handle(request, reply);
-        countOnce(request, result.status, deps.metrics);
-        request.log.info(
-          {
-            host: result.target.host,
-            port: result.target.port,
-            status: result.status,
-            reasons: [...result.reasons, ...result.addresses.flatMap((a) => a.reasons)].map((r) => r.code),
-            addresses: result.addresses.map((a) => `${a.address}:${a.status}`),
-            durationMs: result.durationMs,
-          },
-          'on-demand probe',
-        );
-        if (!wantsPrometheus((request.query as ProbeQuery).format, request.headers.accept)) return result;
-        return reply.type(deps.metrics.contentType).send(await deps.metrics.renderProbe(result, { dnsSeconds: dnsSeconds.get(request) ?? 0 }));
-      } catch (e) {
-        countOnce(request, e instanceof ApiError ? e.code : 'error', deps.metrics);
-        throw e;
-      }
-    },
-  );
+    handle,
+    log: (result) => ({
+      host: result.target.host,
+      port: result.target.port,
+      status: result.status,
+      reasons: [...result.reasons, ...result.addresses.flatMap((a) => a.reasons)].map((r) => r.code),
+      addresses: result.addresses.map((a) => `${a.address}:${a.status}`),
+      durationMs: result.durationMs,
+    }),
+    message: 'on-demand probe',
+    metrics: deps.metrics,
+    render: (request, result) => deps.metrics.renderProbe(result, { dnsSeconds: dnsSeconds.get(request) ?? 0 }),
+  });
 
-  app.head('/probe', { schema: { hide: true }, config: { refusesMethod: true } }, async (_request, reply) =>
-    reply
-      .code(405)
-      .header('allow', 'GET')
-      .send({ code: 'method_not_allowed', message: 'HEAD /probe does not probe; use GET' }),
-  );
+  refuseHead(app, '/probe', 'probe');
 
   async function handle(request: FastifyRequest, reply: FastifyReply): Promise<TargetResult> {
-    if (deps.drain.stopping) throw shuttingDown();
-    const policy = deps.policy();
-    if (!policy.enabled) throw new ApiError(403, 'on_demand_disabled', 'the on-demand probe is disabled in the configuration');
-    checkToken(request, policy.token);
-    checkHostHeader(request.headers.host, policy.token, deps.allowedHosts());
-    checkFetchSite(request.headers['sec-fetch-site'], policy.token);
+    const policy = admit(request, deps);
     const q = request.query as ProbeQuery;
     // The schema coerces `0x50`, `1e1`, `+25` and `025` to numbers: only the canonical
     // decimal spelling is accepted, as for a port written inside host/target.
@@ -230,19 +167,7 @@ export function probeRoute(app: FastifyInstance, deps: ProbeRouteDeps): void {
     if (!hostAllowed(hostText(host), policy.allowHosts)) {
       throw new ApiError(403, 'host_not_allowed', `${hostText(host)} is not on the on-demand allowlist`);
     }
-    if (slots.inFlight >= policy.maxConcurrent) {
-      void reply.header('retry-after', '1');
-      throw new ApiError(503, 'too_many_probes', `${slots.inFlight} on-demand probes are running (limit ${policy.maxConcurrent}); retry shortly`);
-    }
-    slots.inFlight++;
-    // The caller hanging up cancels the probe.
-    const cancel = new AbortController();
-    const onClose = () => {
-      if (!reply.raw.writableEnded) cancel.abort(new Error('client went away'));
-    };
-    reply.raw.once('close', onClose);
-    const release = deps.drain.hold(cancel);
-    try {
+    return inSlot(reply, slots, policy, deps.drain, async (cancel) => {
       // One deadline for resolution and probe together.
       const started = performance.now();
       const settings = makeTarget({
@@ -254,7 +179,7 @@ export function probeRoute(app: FastifyInstance, deps: ProbeRouteDeps): void {
         sni: sni ?? module.sni,
         implicitTls: q.implicitTls ?? module.implicitTls,
       });
-      const outcome = await checkTarget(host, settings, policy, deps.resolver, AbortSignal.any([cancel.signal, AbortSignal.timeout(timeoutMs)]));
+      const outcome = await checkTarget(host, settings, policy, deps.resolver, AbortSignal.any([cancel, AbortSignal.timeout(timeoutMs)]));
       dnsSeconds.set(request, (performance.now() - started) / 1000);
       if (!outcome.ok) {
         const list = outcome.refused.map((r) => `${r.address} (${r.class})`).join(', ');
@@ -263,14 +188,7 @@ export function probeRoute(app: FastifyInstance, deps: ProbeRouteDeps): void {
         });
       }
       const left = Math.max(1, timeoutMs - Math.round(performance.now() - started));
-      const result = await deps.probe(outcome.checked, { timeoutMs: left, signal: cancel.signal });
-      // Cut short by the shutdown: not a verdict about the server.
-      if (cancel.signal.reason instanceof ShuttingDown) throw shuttingDown();
-      return result;
-    } finally {
-      release();
-      slots.inFlight--;
-      reply.raw.removeListener('close', onClose);
-    }
+      return deps.probe(outcome.checked, { timeoutMs: left, signal: cancel });
+    });
   }
 }

@@ -129,7 +129,9 @@ export async function probeDomain(target: DomainTarget, options: DomainOptions):
       ),
       checkTlsRpt(domain, dns, signal),
     ]);
-    reasons.push(...mx.reasons, ...sts.reasons, ...rpt.reasons);
+    // A domain that does not exist wants no TLS reports: saying so would only bury domain_not_found.
+    const gone = mx.facts.kind === 'none' && mx.facts.rcode === 'NXDOMAIN';
+    reasons.push(...mx.reasons, ...sts.reasons, ...rpt.reasons.filter((r) => !(gone && r.code === 'tls_rpt_missing')));
     const hosts = mx.facts.hosts;
     // A resolver that does not validate says nothing about DNSSEC: no state is reported as
     // insecure, and no TLSA is looked up.

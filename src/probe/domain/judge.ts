@@ -47,6 +47,14 @@ export function addressReasons(h: MxHost, sts: MtaStsFacts): DomainReason[] {
   const underSts = (sts.mode === 'enforce' || sts.mode === 'testing') && h.mtaStsMatch === true;
   for (const a of h.addresses) {
     const p = a.probe;
+    if (a.refused) {
+      out.push(
+        domainReason('mx_not_probed', `${h.host} at ${a.address} was not probed: the address policy of on-demand checks refuses ${a.refused} addresses, so what it serves is unknown`, {
+          mx: h.host,
+          address: a.address,
+        }),
+      );
+    }
     if (!p) continue;
     const at = { mx: h.host, address: a.address };
     const connect = p.reasons.find((r) => CONNECTION_CODES.has(r.code));
@@ -108,17 +116,20 @@ export function markUnverified(mx: MxFacts, sts: MtaStsFacts, rpt: TlsRptFacts):
 
 /**
  * Per-MX failures are critical only when some sender finds no MX left (blocked): when every
- * sender still delivers through another MX, they delay mail and are warnings.
+ * sender still delivers through another MX, they delay mail and are warnings. An address the
+ * address policy kept us from probing leaves the result unknown, unless every sender was seen
+ * to deliver through another MX (then it is only said).
  */
 export function settleSeverities(reasons: DomainReason[], senders: readonly SenderResult[]): DomainReason[] {
-  const absorbed = senders.length > 0 && senders.every((s) => s.usableMx.length > 0);
+  const absorbed = senders.length > 0 && senders.every((s) => s.verdict === 'deliver' || s.verdict === 'delayed');
   const seen = new Set<string>();
   const out: DomainReason[] = [];
   for (const r of reasons) {
     const key = `${r.code} ${r.mx ?? ''} ${r.address ?? ''} ${r.message}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    out.push(absorbed && r.mx && r.severity === 'critical' ? { ...r, severity: 'warning' } : r);
+    if (absorbed && r.code === 'mx_not_probed') out.push({ ...r, severity: 'info' });
+    else out.push(absorbed && r.mx && r.severity === 'critical' ? { ...r, severity: 'warning' } : r);
   }
   return out;
 }

@@ -11,6 +11,8 @@ import type { MtaStsFacts } from './types.js';
 
 /** RFC 8461 §3.3 suggests about a minute for the whole fetch; the caller's deadline may be shorter. */
 export const POLICY_TIMEOUT_MS = 60_000;
+/** Addresses of the policy host tried at most: a zone listing hundreds must not make us connect to all. */
+export const MAX_POLICY_ADDRESSES = 4;
 
 export interface PolicyFetchDeps {
   dns: DnsClient;
@@ -83,7 +85,7 @@ export async function fetchMtaStsPolicy(domain: string, deps: PolicyFetchDeps, s
       return result({}, { kind: 'fetch', message: `every address of ${host} is refused by the address policy: ${list}` });
     }
     const misses: string[] = [];
-    for (const address of allowed) {
+    for (const address of allowed.slice(0, MAX_POLICY_ADDRESSES)) {
       const a: Attempt = await fetchFromAddress({ address, port: deps.policyPort ?? 443, host, ...(deps.policyCa ? { ca: deps.policyCa } : {}), now: deps.now ?? (() => new Date()) }, deadline);
       if (a.kind === 'network') {
         misses.push(a.message);
@@ -91,7 +93,8 @@ export async function fetchMtaStsPolicy(domain: string, deps: PolicyFetchDeps, s
       }
       return fromAttempt(a, address, result);
     }
-    return result({}, { kind: 'fetch', message: `no address of ${host} answered: ${misses.join('; ')}` });
+    const untried = allowed.length > MAX_POLICY_ADDRESSES ? ` (${allowed.length - MAX_POLICY_ADDRESSES} more not tried)` : '';
+    return result({}, { kind: 'fetch', message: `no address of ${host} answered: ${misses.join('; ')}${untried}` });
   } finally {
     clearTimeout(timer);
   }

@@ -58,7 +58,9 @@ export function judgePolicyCertificate(socket: tls.TLSSocket, host: string, now:
   const certificate = { subject: windowsDn(c.subjectRdns), issuer: windowsDn(c.issuerRdns), notAfter: notAfter.toISOString(), dnsNames: c.dnsNames, authorizationError };
   // Node's check also reads the CN and partial wildcards; browsers want a DNS SAN that covers the name.
   const nameOk = tls.checkServerIdentity(host, peer) === undefined && c.dnsNames.some((n) => dnsIdMatches(n, host));
-  const names = c.dnsNames.length ? c.dnsNames.join(', ') : 'no DNS name';
+  // A shared certificate may carry hundreds of names: enough of them to see whose it is.
+  const shown = c.dnsNames.slice(0, 5).join(', ');
+  const names = c.dnsNames.length === 0 ? 'no DNS name' : c.dnsNames.length > 5 ? `${shown} and ${c.dnsNames.length - 5} more names` : shown;
   let problem: string | null = null;
   // Node reports a name mismatch here too once the chain verified (we pass servername).
   const chainError = authorizationError === 'ERR_TLS_CERT_ALTNAME_INVALID' ? null : authorizationError;

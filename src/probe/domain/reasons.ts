@@ -17,6 +17,7 @@ export const DOMAIN_REASONS = {
   mx_target_cname: 'warning',
   mx_host_unresolvable: 'critical',
   mx_unreachable: 'critical',
+  mx_not_probed: 'unknown',
   dnssec_bogus: 'critical',
   mta_sts_record_invalid: 'warning',
   mta_sts_policy_fetch_failed: 'critical',

@@ -4,7 +4,9 @@
  * Exchange Online, which uses DANE only when the MX and the host's addresses are authentic and
  * otherwise MTA-STS, and delivers in clear to a plain MX. Each sender tries MX hosts in
  * preference order and every address of a host: a failure another MX (or address) absorbs
- * delays mail, failures everywhere block it.
+ * delays mail, failures everywhere block it. An address that was not probed (refused by the
+ * on-demand address policy, or `--no-smtp`) is never taken as working: with no probed MX
+ * left that works, the verdict is `unknown`, not `deliver`.
  */
 import type { AddressResult } from '../types.js';
 import type { MtaStsFacts, MxFacts, MxHost, Sender, SenderResult, SenderVerdict } from './types.js';
@@ -61,6 +63,13 @@ export interface HostOutcome {
   exo?: string;
   /** The failure is the MTA-STS policy's (for 4.4.8). */
   mtaSts?: boolean;
+  /**
+   * DNS and policy allow the host, but none of its addresses was probed (refused by the
+   * address policy, or `--no-smtp`): usable or not was not observed.
+   */
+  untested?: boolean;
+  /** Addresses not probed, for people: `192.0.2.1 (refused: loopback)`. */
+  notProbed?: string[];
 }
 
 const TEMPORARY_RCODES = new Set(['SERVFAIL', 'TIMEOUT', 'ERROR', 'REFUSED']);
@@ -86,8 +95,7 @@ interface AddressOutcome {
 
 const codesOf = (p: AddressResult) => p.reasons.map((r) => r.code as string);
 
-function judgeAddress(sender: Sender, route: HostRoute, enforce: boolean, probe: AddressResult | null): AddressOutcome {
-  if (!probe) return { usable: true };
+function judgeAddress(sender: Sender, route: HostRoute, enforce: boolean, probe: AddressResult): AddressOutcome {
   const codes = codesOf(probe);
   const connect = codes.find((c) => CONNECTION_CODES.has(c));
   if (connect) return { usable: false, problem: `${probe.address}: ${connect}`, exo: exoConnect(connect) };
@@ -119,7 +127,8 @@ function judgeAddress(sender: Sender, route: HostRoute, enforce: boolean, probe:
 export function judgeHost(sender: Sender, host: MxHost, facts: SenderFacts): HostOutcome {
   const mode = facts.mtaSts.mode;
   const dane = daneFor(sender, host, facts);
-  const route: HostRoute = dane === 'dane' ? 'dane' : mode === 'enforce' || mode === 'testing' ? 'mta-sts' : 'plain';
+  // A TLSA lookup that failed in a signed zone stops the sender on its DANE path.
+  const route: HostRoute = dane !== 'none' ? 'dane' : mode === 'enforce' || mode === 'testing' ? 'mta-sts' : 'plain';
   const out = (usable: boolean, problem?: string, exo?: string, mtaSts?: boolean): HostOutcome => ({
     host: host.host,
     route,
@@ -136,11 +145,15 @@ export function judgeHost(sender: Sender, host: MxHost, facts: SenderFacts): Hos
   if (enforce && host.mtaStsMatch === false) {
     return out(false, `${host.host} is not listed in the MTA-STS policy`, `4.4.8 MX hosts of ${facts.domain} failed MTA-STS validation`, true);
   }
-  const results = host.addresses.map((a) => judgeAddress(sender, route, enforce, a.probe));
+  // An address not probed says nothing either way: the host is judged on what was observed.
+  const skipped = host.addresses.filter((a) => a.probe === null).map((a) => `${a.address}${a.refused ? ` (refused: ${a.refused})` : ''}`);
+  const notProbed = skipped.length ? { notProbed: skipped } : {};
+  if (skipped.length === host.addresses.length) return { ...out(true), untested: true, ...notProbed };
+  const results = host.addresses.flatMap((a) => (a.probe ? [judgeAddress(sender, route, enforce, a.probe)] : []));
   const good = results.filter((r) => r.usable).length;
   const bad = results.find((r) => !r.usable);
-  if (!bad) return out(true);
-  const o = out(good > 0, bad.problem, bad.exo);
+  if (!bad) return { ...out(true), ...notProbed };
+  const o = { ...out(good > 0, bad.problem, bad.exo), ...notProbed };
   o.partial = good > 0;
   return o;
 }
@@ -161,23 +174,31 @@ function oneSender(sender: Sender, facts: SenderFacts): SenderResult {
     return { ...base, verdict: 'blocked', route: 'dns', message: `the MX lookup of ${domain} fails: mail stays queued until it works`, ...(sender === 'exo' ? { code: EXO_DNS } : {}) };
   }
   const hosts = mx.hosts.map((h) => judgeHost(sender, h, facts));
-  const usable = hosts.filter((h) => h.usable);
+  // Only a probe seen to work makes a host usable; one DNS and policy allow but nobody probed is untested.
+  const usable = hosts.filter((h) => h.usable && !h.untested);
+  const untested = hosts.filter((h) => h.untested);
   const failed = hosts.filter((h) => !h.usable || h.partial);
   const route: SenderResult['route'] = hosts.some((h) => h.route === 'dane') ? 'dane' : hosts.some((h) => h.route === 'mta-sts') ? 'mta-sts' : 'plain';
-  const verdict: SenderVerdict = usable.length === 0 ? 'blocked' : failed.length ? 'delayed' : 'deliver';
+  const verdict: SenderVerdict = usable.length > 0 ? (failed.length ? 'delayed' : 'deliver') : untested.length > 0 ? 'unknown' : 'blocked';
   const problems = failed.map((h) => (h.problem?.startsWith(`${h.host} `) && !h.usable ? h.problem : `${h.host}${h.usable ? ' (partly)' : ''}: ${h.problem}`));
   let code: string | undefined;
-  if (sender === 'exo' && verdict !== 'deliver') {
+  if (sender === 'exo' && (verdict === 'delayed' || verdict === 'blocked')) {
     code = usable.length === 0 && hosts.every((h) => h.mtaSts) ? `4.4.8 MX hosts of ${domain} failed MTA-STS validation` : failed.find((h) => h.exo)?.exo;
   }
-  const via = [...new Set(usable.map((h) => ROUTE_WORDS[h.route]))].join(', ');
+  const via = (list: HostOutcome[]) => [...new Set(list.map((h) => ROUTE_WORDS[h.route]))].join(', ');
+  const skipped = hosts.flatMap((h) => (h.notProbed ? [`${h.host} ${h.notProbed.join(', ')}`] : []));
+  const unobserved = skipped.length ? `; not probed: ${skipped.join('; ')}` : '';
+  const failures = problems.length ? ` after failures: ${problems.join('; ')}` : '';
   const message =
     verdict === 'deliver'
-      ? `delivers to ${usable[0]!.host} (${via})`
+      ? `delivers to ${usable[0]!.host} (${via(usable)})${unobserved}`
       : verdict === 'delayed'
-        ? `delivers to ${usable.map((h) => h.host).join(', ')} (${via}) after failures: ${problems.join('; ')}`
-        : `no usable MX, mail stays queued: ${problems.join('; ')}`;
-  return { ...base, verdict, route, ...(code ? { code } : {}), message, usableMx: usable.map((h) => h.host) };
+        ? `delivers to ${usable.map((h) => h.host).join(', ')} (${via(usable)})${failures}${unobserved}`
+        : verdict === 'unknown'
+          ? `not known: DNS and policy leave ${untested.map((h) => h.host).join(', ')} (${via(untested)}), but it was not probed over SMTP (${skipped.join('; ')}), so whether it takes the mail was not observed${failures}`
+          : `no usable MX, mail stays queued: ${problems.join('; ')}`;
+  const usableMx = (verdict === 'unknown' ? untested : usable).map((h) => h.host);
+  return { ...base, verdict, route, ...(code ? { code } : {}), message, usableMx };
 }
 
 /** One verdict per requested sender, in the order asked. */

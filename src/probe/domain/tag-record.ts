@@ -71,7 +71,10 @@ export function classifyTxt(answer: DnsAnswer<'TXT'>, version: string): TxtLooku
   const base = { rcode: answer.rcode, dnssec: answer.security, raw, ...(answer.signatureExpires ? { signatureExpires: answer.signatureExpires } : {}) };
   if (answer.rcode !== 'NOERROR' && answer.rcode !== 'NXDOMAIN') {
     const why = answer.error ? `: ${answer.error}` : '';
-    return { facts: { ...base, status: 'error', problem: `the lookup of ${answer.name} TXT failed (${answer.rcode}${why})` }, kept: [] };
+    // The Extended DNS Error tells a DNSSEC failure (bogus, expired signatures) from an outage.
+    const ede = answer.ede.map((e) => `, EDE ${e.code}${e.text ? ` ${e.text}` : ''}`).join('');
+    const bogus = answer.security === 'bogus' ? ', DNSSEC validation failed' : '';
+    return { facts: { ...base, status: 'error', problem: `the lookup of ${answer.name} TXT failed (${answer.rcode}${ede}${bogus}${why})` }, kept: [] };
   }
   const kept = raw.filter((text) => hasVersion(text, version));
   if (kept.length > 1) {

@@ -11,8 +11,13 @@ import type { DomainReasonCode } from './reasons.js';
 export type Sender = 'rfc' | 'exo';
 export const SENDERS: readonly Sender[] = ['rfc', 'exo'];
 
-/** deliver: mail goes out now. delayed: some MX is unusable but another takes the mail, or a retry will. blocked: queued until fixed. */
-export type SenderVerdict = 'deliver' | 'delayed' | 'blocked';
+/**
+ * deliver: mail goes out now. delayed: some MX is unusable but another takes the mail, or a
+ * retry will. blocked: queued until fixed. unknown: DNS and policy leave MX hosts to use, but
+ * none of them was probed over SMTP (`--no-smtp`, or the on-demand address policy refused
+ * every address), so whether they take the mail was not observed.
+ */
+export type SenderVerdict = 'deliver' | 'delayed' | 'blocked' | 'unknown';
 
 export type MtaStsMode = 'enforce' | 'testing' | 'none';
 
@@ -147,7 +152,10 @@ export interface SenderResult {
   code?: string;
   /** For people: one sentence. */
   message: string;
-  /** MX hosts this sender would use, in order. */
+  /**
+   * MX hosts this sender would use, in order: those whose probe it accepts, and with verdict
+   * `unknown` those DNS and policy leave it that were not probed.
+   */
   usableMx: string[];
 }
 

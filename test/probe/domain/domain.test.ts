@@ -136,9 +136,29 @@ t.test('refused addresses are never connected to; --no-smtp connects nowhere', a
   const r = await probeDomain(target(s[0]!.port), { dns: answeringDns(zone()), timeoutMs: 10_000, refuse: (a) => (a === '127.0.0.2' ? 'loopback' : null) });
   t.same(r.mx.hosts.map((h) => h.addresses.map((a) => [a.address, a.refused ?? null, a.probe ? a.probe.status : null])), [[['127.0.0.2', 'loopback', null]], [['127.0.0.3', null, 'ok']]]);
   t.equal(s[0]!.accepted(), 0);
+  // mx2 was seen to work: delivered, and the refused address is only said.
+  t.same(r.senders.map((x) => [x.sender, x.verdict]), [['rfc', 'deliver'], ['exo', 'deliver']]);
+  t.match(r.senders[0]!.message, /not probed: mx1\.example\.test 127\.0\.0\.2 \(refused: loopback\)/);
+  t.same(codes(r), ['mx_not_probed@mx1.example.test:info']);
   const none = await probeDomain(target(s[0]!.port, { smtp: false }), { dns: answeringDns(zone()), timeoutMs: 10_000 });
   t.same(none.mx.hosts.flatMap((h) => h.addresses.map((a) => a.probe)), [null, null]);
   t.equal(s[0]!.accepted() + s[1]!.accepted(), 1);
+  // Nothing probed: no sender is said to deliver.
+  t.same(none.senders.map((x) => [x.verdict, x.route, x.usableMx]), [['unknown', 'plain', ['mx1.example.test', 'mx2.example.test']], ['unknown', 'plain', ['mx1.example.test', 'mx2.example.test']]]);
+  t.equal(none.senders[0]!.message, 'not known: DNS and policy leave mx1.example.test, mx2.example.test (opportunistic TLS), but it was not probed over SMTP (mx1.example.test 127.0.0.2; mx2.example.test 127.0.0.3), so whether it takes the mail was not observed');
+  t.equal(none.status, 'ok', '--no-smtp asks for DNS and policy only: nothing is wrong with them');
+});
+
+t.test('the only MX refused by the address policy: no verdict claims delivery through DANE', async (t) => {
+  const s = await servers([mx1Cert]);
+  t.teardown(() => Promise.all(s.map((x) => x.close())));
+  const one = zone({ [`${D} MX`]: { records: [mx(10, 'mx1.example.test')] }, '_25._tcp.mx1.example.test TLSA': { records: [eeRecord(mx1Cert)] } });
+  const r = await probeDomain(target(s[0]!.port), { dns: answeringDns(one), timeoutMs: 10_000, refuse: () => 'loopback' });
+  t.equal(s[0]!.accepted(), 0);
+  t.same(r.senders.map((x) => [x.sender, x.verdict, x.route, x.code ?? null]), [['rfc', 'unknown', 'dane', null], ['exo', 'unknown', 'dane', null]]);
+  t.match(r.senders[0]!.message, /not known: DNS and policy leave mx1\.example\.test \(DANE\)/);
+  t.equal(r.status, 'unknown');
+  t.ok(codes(r).includes('mx_not_probed@mx1.example.test:unknown'), codes(r).join(' '));
 });
 
 t.test('one deadline for everything: a silent MX ends as mx_unreachable within it', async (t) => {
@@ -150,6 +170,12 @@ t.test('one deadline for everything: a silent MX ends as mx_unreachable within i
   t.same(codes(r), ['mx_unreachable@mx1.example.test:critical']);
   t.equal(r.senders[1]!.code, '450 4.4.315 Connection timed out');
   await silent.drained(2000);
+});
+
+t.test('a domain that does not exist: domain_not_found alone, no TLS-RPT noise', async (t) => {
+  const r = await probeDomain(target(25), { dns: answeringDns({}, { missing: { rcode: 'NXDOMAIN' } }), timeoutMs: 5000 });
+  t.same(codes(r), ['domain_not_found:critical']);
+  t.same(r.senders.map((s) => [s.verdict, s.route]), [['blocked', 'no-mx'], ['blocked', 'no-mx']]);
 });
 
 t.test('every domain reason code is in README with its severity', async (t) => {

@@ -6,7 +6,7 @@
 import type { ServerResponse } from 'node:http';
 import t from 'tap';
 import { checkMtaSts, mtaStsMxMatch, type MtaStsDeps } from '../../../src/probe/domain/mta-sts.js';
-import { cannedDns, type Canned } from '../../helpers/canned-dns.js';
+import { answeringDns, type Answer } from '../../helpers/dns-answers.js';
 import { mint, pki } from '../../helpers/certs.js';
 import { policyServer, type Handler, type PolicyServer } from '../../helpers/policy-server.js';
 
@@ -17,7 +17,7 @@ const text = (body: string | Buffer, type = 'text/plain; charset=utf-8'): Handle
   res.end(body);
 };
 
-const DOMAINS = ['enforce', 'testing', 'none', 'crlf', 'unknown', 'html', 'redirect', 'notfound', 'big', 'bigdeclared', 'ipmx', 'nomx', 'maxage', 'headers', 'slow', 'two', 'badid', 'servfail', 'refused', 'nxhost', 'binary'];
+const DOMAINS = ['endlessheaders', 'drip', 'endlesschunks', 'enforce', 'testing', 'none', 'crlf', 'unknown', 'html', 'redirect', 'notfound', 'big', 'bigdeclared', 'ipmx', 'nomx', 'maxage', 'headers', 'slow', 'two', 'badid', 'servfail', 'refused', 'nxhost', 'binary'];
 const lab = await (async () => {
   const p = await pki('Policy');
   const leaf = await p.leaf({ subject: 'CN=mta-sts', dns: DOMAINS.map((d) => `mta-sts.${d}.test`) });
@@ -30,6 +30,15 @@ const lab = await (async () => {
 })();
 
 const slowSockets: ServerResponse[] = [];
+function hostile(res: ServerResponse, head: string, more: () => string, everyMs = 1): void {
+  const socket = res.socket!;
+  socket.write(head);
+  const timer = setInterval(() => {
+    if (socket.destroyed || socket.writableNeedDrain) return;
+    socket.write(more());
+  }, everyMs);
+  socket.on('close', () => clearInterval(timer));
+}
 const main = await policyServer(t, '127.0.0.2', [lab.leaf, lab.p.intermediate], {
   'mta-sts.enforce.test': text(policy('enforce')),
   'mta-sts.testing.test': text(policy('testing')),
@@ -54,6 +63,11 @@ const main = await policyServer(t, '127.0.0.2', [lab.leaf, lab.p.intermediate], 
   'mta-sts.maxage.test': text(policy('enforce', undefined, '31557601')),
   'mta-sts.headers.test': (_q, res) => res.writeHead(200, { 'Content-Type': 'text/plain', 'X-Padding': 'p'.repeat(20_000) }).end(policy('enforce')),
   'mta-sts.slow.test': (_q, res) => void slowSockets.push(res),
+  // Hostile hosts, written raw on the TLS socket: headers that never end, a body one byte at a
+  // time, chunks without end. Each writer stops when the client goes away.
+  'mta-sts.endlessheaders.test': (_q, res) => hostile(res, 'HTTP/1.1 200 OK\r\n', () => `X-Pad: ${'h'.repeat(1000)}\r\n`),
+  'mta-sts.drip.test': (_q, res) => hostile(res, 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\n', () => 'x', 50),
+  'mta-sts.endlesschunks.test': (_q, res) => hostile(res, 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n', () => `1000\r\n${'c'.repeat(4096)}\r\n`),
   'mta-sts.binary.test': text(Buffer.from([0x76, 0xff, 0xfe, 0x0a])),
 });
 const wrongName = await policyServer(t, '127.0.0.3', [lab.other, lab.p.intermediate], {});
@@ -64,13 +78,16 @@ const selfSigned = await policyServer(t, '127.0.0.6', [lab.selfSigned], {});
 const RECORD = 'v=STSv1; id=20260101T000000';
 
 /** A zone where `<name>.test` publishes RECORD and its policy host resolves to `address`. */
-function zone(name: string, address: string, txt: Canned = { records: [RECORD] }) {
-  return { [`_mta-sts.${name}.test`]: { TXT: txt }, [`mta-sts.${name}.test`]: { A: { records: [address] } } };
+function zone(name: string, address: string, txt: Answer = { records: [RECORD] }): Record<string, Answer> {
+  return { [`_mta-sts.${name}.test TXT`]: txt, [`mta-sts.${name}.test A`]: { records: [address] } };
 }
 
-async function check(name: string, o: { server?: PolicyServer; address?: string; txt?: Canned; timeoutMs?: number; deps?: Partial<MtaStsDeps> } = {}) {
+/** Unsigned names; anything not listed does not exist. */
+const dnsOf = (zone: Record<string, Answer>) => answeringDns(zone, { security: 'insecure', missing: { rcode: 'NXDOMAIN' } });
+
+async function check(name: string, o: { server?: PolicyServer; address?: string; txt?: Answer; timeoutMs?: number; deps?: Partial<MtaStsDeps> } = {}) {
   const server = o.server ?? main;
-  const dns = cannedDns(zone(name, o.address ?? server.address, o.txt));
+  const dns = dnsOf(zone(name, o.address ?? server.address, o.txt));
   const before = server.requests.length;
   const r = await checkMtaSts(`${name}.test`, { dns, policyCa: lab.p.root.certPem, policyPort: server.port, ...o.deps }, AbortSignal.timeout(o.timeoutMs ?? 5000));
   return { ...r, dns, codes: r.reasons.map((x) => `${x.code}/${x.severity}`), seen: server.requests.slice(before), settled: await server.settled() };
@@ -146,7 +163,7 @@ t.test('the record: two v=STSv1 records, a bad id, a failed lookup: no fetch at 
   t.match(failed.reasons[0]?.message, /lookup of _mta-sts\.servfail\.test TXT failed \(SERVFAIL: upstream failed\)/);
   t.same(failed.seen, []);
 
-  const absent = await checkMtaSts('nothing.test', { dns: cannedDns({}) }, AbortSignal.timeout(1000));
+  const absent = await checkMtaSts('nothing.test', { dns: dnsOf({}) }, AbortSignal.timeout(1000));
   t.same(absent.reasons, [], 'no record: no MTA-STS, no reason here (the expectation is the orchestrator\'s)');
   t.match(absent.facts, { record: { status: 'absent', rcode: 'NXDOMAIN' }, fetch: null, policy: null, mode: null });
 });
@@ -176,6 +193,19 @@ t.test('HTTP: a redirect is not followed, only 200 counts, bodies and headers ar
   const headers = await check('headers');
   t.same(headers.codes, ['mta_sts_policy_fetch_failed/critical']);
   t.match(headers.facts.fetch?.error, /response headers larger than 16384 bytes/);
+
+  // Hostile hosts: bounded by size where they send fast, by the deadline where they drip.
+  const started = Date.now();
+  const endless = await check('endlessheaders', { timeoutMs: 10_000 });
+  t.match(endless.facts.fetch?.error, /response headers larger than 16384 bytes/);
+  const chunks = await check('endlesschunks', { timeoutMs: 10_000 });
+  t.match(chunks.facts.fetch?.error, /sent more than 65536 bytes of body/);
+  t.ok(Date.now() - started < 8000, 'both ended by their size limits, not the deadline');
+  t.ok(endless.settled && chunks.settled, 'the client closed both connections');
+  const drip = await check('drip', { timeoutMs: 600 });
+  t.match(drip.facts.fetch?.error, /deadline was reached fetching https:\/\/mta-sts\.drip\.test/);
+  t.ok(drip.settled, 'the dripping connection was closed at the deadline');
+  t.same(drip.codes, ['mta_sts_policy_fetch_failed/critical']);
 
   const html = await check('html');
   t.same(html.codes, ['mta_sts_policy_invalid/warning'], 'a wrong Content-Type is a warning only');
@@ -240,23 +270,32 @@ t.test('the policy host address: refused addresses are never contacted; unresolv
   t.equal(main.connections, before, 'no connection was made');
   t.notOk(refused.facts.fetch?.address);
 
-  const nx = await checkMtaSts('nxhost.test', { dns: cannedDns({ '_mta-sts.nxhost.test': { TXT: { records: [RECORD] } } }) }, AbortSignal.timeout(1000));
+  const nx = await checkMtaSts('nxhost.test', { dns: dnsOf({ '_mta-sts.nxhost.test TXT': { records: [RECORD] } }) }, AbortSignal.timeout(1000));
   t.match(nx.facts.fetch?.error, /mta-sts\.nxhost\.test does not exist \(NXDOMAIN\)/);
-  const failing = cannedDns({ '_mta-sts.nxhost.test': { TXT: { records: [RECORD] } }, 'mta-sts.nxhost.test': { A: { rcode: 'SERVFAIL' }, AAAA: { rcode: 'TIMEOUT' } } });
+  const failing = dnsOf({ '_mta-sts.nxhost.test TXT': { records: [RECORD] }, 'mta-sts.nxhost.test A': { rcode: 'SERVFAIL' }, 'mta-sts.nxhost.test AAAA': { rcode: 'TIMEOUT' } });
   const sf = await checkMtaSts('nxhost.test', { dns: failing }, AbortSignal.timeout(1000));
   t.match(sf.facts.fetch?.error, /could not be resolved: A SERVFAIL, AAAA TIMEOUT/);
   t.same(sf.reasons.map((r) => r.code), ['mta_sts_policy_fetch_failed']);
 
   // A first address that refuses TCP: the next one is tried.
-  const dns = cannedDns({
-    '_mta-sts.enforce.test': { TXT: { records: [RECORD] } },
-    'mta-sts.enforce.test': { A: { records: ['127.0.0.9', '127.0.0.2'] }, AAAA: { records: ['not-an-address'] } },
+  const dns = dnsOf({
+    '_mta-sts.enforce.test TXT': { records: [RECORD] },
+    'mta-sts.enforce.test A': { records: ['127.0.0.9', '127.0.0.2'] },
+    'mta-sts.enforce.test AAAA': { records: ['not-an-address'] },
   });
   const next = await checkMtaSts('enforce.test', { dns, policyCa: lab.p.root.certPem, policyPort: main.port }, AbortSignal.timeout(5000));
   t.match(next.facts, { mode: 'enforce', fetch: { address: '127.0.0.2' } }, 'the second address served the policy; junk records ignored');
 
+  // A zone listing many addresses: only the first few are tried.
+  const many = dnsOf({ '_mta-sts.enforce.test TXT': { records: [RECORD] }, 'mta-sts.enforce.test A': { records: Array.from({ length: 20 }, (_, i) => `127.0.0.${30 + i}`) } });
+  const mainBefore = main.connections;
+  const capped = await checkMtaSts('enforce.test', { dns: many, policyCa: lab.p.root.certPem, policyPort: main.port }, AbortSignal.timeout(5000));
+  t.equal(capped.facts.fetch?.error?.match(/127\.0\.0\.\d+: /g)?.length, 4, 'four addresses tried');
+  t.match(capped.facts.fetch?.error, /\(16 more not tried\)$/);
+  t.equal(main.connections, mainBefore);
+
   const v6 = await policyServer(t, '::1', [lab.leaf, lab.p.intermediate], { 'mta-sts.enforce.test': text(policy('testing')) });
-  const aaaa = cannedDns({ '_mta-sts.enforce.test': { TXT: { records: [RECORD] } }, 'mta-sts.enforce.test': { AAAA: { records: ['0:0:0:0:0:0:0:1'] } } });
+  const aaaa = dnsOf({ '_mta-sts.enforce.test TXT': { records: [RECORD] }, 'mta-sts.enforce.test A': {}, 'mta-sts.enforce.test AAAA': { records: ['0:0:0:0:0:0:0:1'] } });
   const six = await checkMtaSts('enforce.test', { dns: aaaa, policyCa: lab.p.root.certPem, policyPort: v6.port }, AbortSignal.timeout(5000));
   t.match(six.facts, { mode: 'testing', fetch: { address: '::1' } }, 'an IPv6-only policy host, its address in canonical form');
   t.equal(v6.requests[0]?.host, 'mta-sts.enforce.test');
@@ -272,14 +311,14 @@ t.test('one deadline: a server that never answers is left at the deadline, its s
   t.ok(slow.settled, 'the client closed its socket');
   for (const res of slowSockets) res.destroy();
 
-  const hung = cannedDns({ '_mta-sts.hang.test': { TXT: { records: [RECORD] } }, 'mta-sts.hang.test': { A: 'hang', AAAA: 'hang' } });
+  const hung = dnsOf({ '_mta-sts.hang.test TXT': { records: [RECORD] }, 'mta-sts.hang.test A': { hang: true }, 'mta-sts.hang.test AAAA': { hang: true } });
   const r = await checkMtaSts('hang.test', { dns: hung }, AbortSignal.timeout(200));
   t.match(r.facts.fetch?.error, /deadline was reached resolving mta-sts\.hang\.test/);
 
   const aborted = new AbortController();
   aborted.abort();
   const before = main.connections;
-  const none = await checkMtaSts('enforce.test', { dns: cannedDns(zone('enforce', '127.0.0.2')), policyCa: lab.p.root.certPem, policyPort: main.port }, aborted.signal);
+  const none = await checkMtaSts('enforce.test', { dns: dnsOf(zone('enforce', '127.0.0.2')), policyCa: lab.p.root.certPem, policyPort: main.port }, aborted.signal);
   t.equal(none.facts.mode, null, 'an aborted signal fetches nothing');
   t.equal(main.connections, before);
 });

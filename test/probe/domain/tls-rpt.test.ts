@@ -4,10 +4,11 @@
  */
 import t from 'tap';
 import { checkTlsRpt, parseTlsRptRecord, ruaProblem } from '../../../src/probe/domain/tls-rpt.js';
-import { cannedDns, type Canned } from '../../helpers/canned-dns.js';
+import { answeringDns, type Answer } from '../../helpers/dns-answers.js';
 
 const NAME = '_smtp._tls.example.com';
-const run = (txt: Canned | undefined) => checkTlsRpt('example.com', cannedDns(txt ? { [NAME]: { TXT: txt } } : { 'example.com': {} }), AbortSignal.timeout(2000));
+const run = (txt: Answer | undefined) =>
+  checkTlsRpt('example.com', answeringDns(txt ? { [`${NAME} TXT`]: txt } : {}, { security: 'insecure', missing: { rcode: 'NXDOMAIN' } }), AbortSignal.timeout(2000));
 const codes = (r: { reasons: Array<{ code: string; severity: string }> }) => r.reasons.map((x) => `${x.code}/${x.severity}`);
 
 t.test('a valid record: the rua URIs, no reason', async (t) => {
@@ -39,8 +40,9 @@ t.test('absent, invalid, two records and a failed lookup are told apart', async 
     t.same(codes(failed), ['tls_rpt_invalid/unknown'], `${rcode}: not tls_rpt_missing`);
     t.match(failed.reasons[0]?.message, new RegExp(`lookup of ${NAME.replace(/\./g, '\\.')} TXT failed \\(${rcode}: no answer\\)`));
   }
-  const bogus = await run({ rcode: 'SERVFAIL', security: 'bogus' });
+  const bogus = await run({ rcode: 'SERVFAIL', security: 'bogus', ede: [{ code: 6, text: 'DNSSEC Bogus' }] });
   t.match(bogus.facts, { status: 'error', dnssec: 'bogus' });
+  t.match(bogus.reasons[0]?.message, /TXT failed \(SERVFAIL, EDE 6 DNSSEC Bogus, DNSSEC validation failed\)/, 'a DNSSEC failure is told from an outage');
 
   const badRua = await run({ records: ['v=TLSRPTv1; rua=ftp://reports.example.com/'] });
   t.match(badRua.facts, { status: 'invalid', rua: [], problem: /"ftp:\/\/reports\.example\.com\/" is neither a mailto: nor an https: URI/ });
