@@ -53,11 +53,8 @@ async function measure(result: TargetResult, n: number, own: boolean): Promise<{
   const dir = await mkdtemp(join(tmpdir(), 'stp-bench-memory-'));
   const before = heapUsed();
   const store = new SqliteResultsStore({ path: join(dir, 'results.db') });
-  const targets = Array.from({ length: n }, (_, i) => ({
-    target: { name: `t${i}`, labels: {}, schedule: '* * * * *' } as unknown as ConfiguredTarget,
-    intervalSeconds: 60,
-  }));
-  const metrics = new ServiceMetrics({ store, targets: () => targets, reload: () => ({ ok: true, at: new Date().toISOString() }), version: 'bench' });
+  const targets = Array.from({ length: n }, (_, i) => ({ name: `t${i}`, labels: {}, schedule: '* * * * *' }) as unknown as ConfiguredTarget);
+  const metrics = new ServiceMetrics({ store, targets: () => targets, intervalSeconds: () => 60, reload: () => ({ ok: true, at: new Date().toISOString() }), version: 'bench' });
   const at = Date.now();
   for (let i = 0; i < n; i++) {
     // Each record gets a result of its own, as each probe makes one.

@@ -57,6 +57,8 @@ export class Scheduler {
   private readonly timetable: Timetable;
   private readonly governor: ConcurrencyGovernor;
   private stopWatching: () => void = () => undefined;
+  /** configured(), kept until the targets change. */
+  private list: ConfiguredTarget[] | null = null;
 
   constructor(private readonly options: SchedulerOptions) {
     this.slots = new Semaphore(options.concurrency);
@@ -71,6 +73,17 @@ export class Scheduler {
   targets(): ScheduledTarget[] {
     const now = Date.now();
     return [...this.entries.values()].map(({ target }) => this.view(target, now));
+  }
+
+  /** The configured targets: the same array until setTargets() changes them. */
+  configured(): readonly ConfiguredTarget[] {
+    this.list ??= [...this.entries.values()].map((e) => e.target);
+    return this.list;
+  }
+
+  /** Seconds between the next two runs of a schedule (cached until they pass). */
+  intervalSeconds(schedule: string): number | null {
+    return this.timetable.intervalSeconds(schedule, Date.now());
   }
 
   /** One target as targets() has it, or undefined if none is so named. */
@@ -116,6 +129,7 @@ export class Scheduler {
     const added: string[] = [];
     const removed: string[] = [];
     const changed: string[] = [];
+    this.list = null;
     for (const [name, entry] of this.entries) {
       const t = next.get(name);
       if (!t || keyOf(t) !== entry.key) {
@@ -172,6 +186,7 @@ export class Scheduler {
     this.timetable.stop();
     this.stopWatching();
     this.entries.clear();
+    this.list = null;
     const all = Promise.all([...this.running.values()].map((r) => r.done));
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((resolve) => {

@@ -75,7 +75,8 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const version = currentVersion();
   const metrics = new ServiceMetrics({
     store,
-    targets: () => scheduler.targets(),
+    targets: () => scheduler.configured(),
+    intervalSeconds: (schedule) => scheduler.intervalSeconds(schedule),
     reload: () => lastReload ?? { ok: true, at: loadedAt },
     version,
   });

@@ -126,14 +126,19 @@ t.test('series rendered per target: the text of one registry, re-rendered only f
     intervalSeconds: 2,
   });
   let entries = [entry('hybrid', hybrid, { site: 'dc1', host: 'clash' }), entry('seed', seed), entry('quote"d\\', seed, { team: 'a\nb' })];
+  const names = () => entries.map((e) => e.name);
+  const labelNames = () => [...new Set(entries.flatMap((e) => Object.keys(e.labels)))].sort();
   const cache = new ResultSeriesCache();
-  t.equal(await cache.text(entries), await oneRegistry(entries), 'same text, labels of one target empty on the others');
+  cache.setLabelNames(labelNames());
+  t.equal(await cache.render(entries), 3);
+  t.equal(await cache.text(names()), await oneRegistry(entries), 'same text, labels of one target empty on the others');
   t.equal(cache.size, 3);
 
-  const before = await cache.text(entries);
+  const before = await cache.text(names());
   const newer = { ...seed!.latest, durationMs: seed!.latest.durationMs + 1234 };
   entries = entries.map((e) => (e.name === 'seed' ? { ...e, result: newer } : e));
-  const after = await cache.text(entries);
+  await cache.render(entries.filter((e) => e.name === 'seed'));
+  const after = await cache.text(names());
   t.equal(after, await oneRegistry(entries), 'a new result is rendered');
   t.not(after, before);
   t.match(after, /smtp_tls_probe_duration_seconds\{target="seed"[^}]*\} [\d.]+/);
@@ -144,12 +149,18 @@ t.test('series rendered per target: the text of one registry, re-rendered only f
   );
 
   entries = entries.filter((e) => e.name !== 'hybrid');
-  t.equal(await cache.text(entries), await oneRegistry(entries), 'a removed target and its label names go');
+  cache.delete('hybrid');
+  t.equal(cache.setLabelNames(labelNames()), false, 'the label names changed: everything is to be rendered again');
+  t.equal(cache.size, 0);
+  await cache.render(entries);
+  t.equal(await cache.text(names()), await oneRegistry(entries), 'a removed target and its label names go');
   t.equal(cache.size, 2, 'nothing kept for targets gone');
-  t.notMatch(await cache.text(entries), /site=/);
+  t.notMatch(await cache.text(names()), /site=/);
 
   entries = entries.map((e) => (e.name === 'seed' ? { ...e, labels: { site: 'dc2' } } : e));
-  t.equal(await cache.text(entries), await oneRegistry(entries), 'changed labels are re-rendered');
+  t.equal(cache.setLabelNames(labelNames()), false);
+  await cache.render(entries);
+  t.equal(await cache.text(names()), await oneRegistry(entries), 'changed labels are re-rendered');
   t.equal(await cache.text([]), await oneRegistry([]), 'no results: the families, without series');
 });
 

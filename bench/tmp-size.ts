@@ -1,0 +1,10 @@
+import { makeTarget, probeTarget } from '../src/probe/index.js';
+import { serverProcess, servedCert } from './servers.js';
+const served = await servedCert('ec');
+const server = await serverProcess(served);
+const target = makeTarget({ host: 'mail.example.com', addresses: ['127.0.0.1'], port: server.ports[0]!, ca: served.ca });
+const result = await probeTarget(target, { timeoutMs: 5000 });
+await server.close();
+const j = JSON.stringify(result);
+console.log(j.length);
+console.log(JSON.stringify(result, null, 1));
