@@ -20,9 +20,11 @@ import { fmt, serverProcess, servedCert } from './servers.js';
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
-function heapUsed(): number {
+/** JS heap used after full collections, and memory outside it held by JS objects (Buffers). */
+function used(): { heap: number; external: number } {
   for (let i = 0; i < 3; i++) gc();
-  return process.memoryUsage().heapUsed;
+  const m = process.memoryUsage();
+  return { heap: m.heapUsed, external: m.external };
 }
 
 const hex = (i: number, len: number) => i.toString(16).toUpperCase().padStart(len, '0');
@@ -49,9 +51,9 @@ function distinct(result: TargetResult, i: number): TargetResult {
   return copy;
 }
 
-async function measure(result: TargetResult, n: number, own: boolean): Promise<{ perTarget: number; total: number }> {
+async function measure(result: TargetResult, n: number, own: boolean): Promise<{ heap: number; external: number }> {
   const dir = await mkdtemp(join(tmpdir(), 'stp-bench-memory-'));
-  const before = heapUsed();
+  const before = used();
   const store = new SqliteResultsStore({ path: join(dir, 'results.db') });
   const targets = Array.from({ length: n }, (_, i) => ({ name: `t${i}`, labels: {}, schedule: '* * * * *' }) as unknown as ConfiguredTarget);
   const metrics = new ServiceMetrics({ store, targets: () => targets, intervalSeconds: () => 60, reload: () => ({ ok: true, at: new Date().toISOString() }), version: 'bench' });
@@ -65,11 +67,11 @@ async function measure(result: TargetResult, n: number, own: boolean): Promise<{
   }
   await metrics.render();
   await new Promise((resolve) => setTimeout(resolve, 50));
-  const total = heapUsed() - before;
+  const after = used();
   metrics.close();
   store.close();
   await rm(dir, { recursive: true, force: true });
-  return { perTarget: total / n, total };
+  return { heap: after.heap - before.heap, external: after.external - before.external };
 }
 
 export async function memoryBench(sizes: number[]): Promise<string[]> {
@@ -83,10 +85,11 @@ export async function memoryBench(sizes: number[]): Promise<string[]> {
   for (const n of sizes) {
     const shared = await measure(result, n, false);
     const own = await measure(result, n, true);
+    const show = (m: { heap: number; external: number }) =>
+      `JS heap ${fmt(m.heap / 1e6, 1)} MB (${fmt(m.heap / n / 1e3, 1)} KB a target) + outside it ${fmt(m.external / 1e6, 1)} MB`;
     out.push(
-      `memory kept for results, N=${n} (store + /metrics series, JS heap after a full GC): ` +
-        `one shared certificate ${fmt(shared.total / 1e6, 1)} MB (${fmt(shared.perTarget / 1e3, 1)} KB a target), ` +
-        `a certificate per target ${fmt(own.total / 1e6, 1)} MB (${fmt(own.perTarget / 1e3, 1)} KB a target)`,
+      `memory kept for results, N=${n} (store + /metrics series, after a full GC): ` +
+        `one shared certificate: ${show(shared)}; a certificate per target: ${show(own)}`,
     );
     console.log(out[out.length - 1]);
   }

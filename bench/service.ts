@@ -164,6 +164,8 @@ export async function probeLatencyBench(rounds: number): Promise<string[]> {
   return out;
 }
 
+const latencies = (xs: number[]) => `p50 ${fmt(quantile(xs, 0.5), 1)} ms p99 ${fmt(quantile(xs, 0.99), 1)} ms max ${fmt(Math.max(...xs), 1)} ms (${xs.length})`;
+
 /** A metric's value in exposition text (the first series of that name). */
 const metric = (text: string, name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
 
@@ -215,12 +217,17 @@ export async function scaleBench(n: number, minutes: number): Promise<string> {
     const base = `http://127.0.0.1:${port}`;
     const t0 = Date.now();
     while ((await fetch(`${base}/readyz`)).status !== 200) await new Promise((r) => setTimeout(r, 200));
-    const firstRound = `${runs.length} runs in ${fmt((Date.now() - t0) / 1000, 1)} s`;
+    // The service's lag histogram restarts at each scrape: this one closes the start and the first round.
+    const atStart = await (await fetch(`${base}/metrics`)).text();
+    const firstRound =
+      `${runs.length} runs in ${fmt((Date.now() - t0) / 1000, 1)} s, ` +
+      `event-loop lag max ${fmt(metric(atStart, 'nodejs_eventloop_lag_max_seconds') * 1000, 0)} ms, RSS ${fmt(metric(atStart, 'process_resident_memory_bytes') / 1e6, 0)} MB`;
     // Whole minutes, from the next minute boundary on.
     const start = Math.ceil(Date.now() / 60_000) * 60_000;
     await new Promise((r) => setTimeout(r, start - Date.now()));
     const scrapes: { ms: number; bytes: number }[] = [];
-    const quick: number[] = [];
+    const health: number[] = [];
+    const one: number[] = [];
     let rss = 0;
     let heap = 0;
     let lagP99 = 0;
@@ -228,8 +235,8 @@ export async function scaleBench(n: number, minutes: number): Promise<string> {
     const end = start + minutes * 60_000;
     let nextScrape = Date.now() + 15_000;
     while (Date.now() < end) {
-      quick.push((await timed(`${base}/healthz`)).ms);
-      quick.push((await timed(`${base}/results/t${quick.length % n}`)).ms);
+      health.push((await timed(`${base}/healthz`)).ms);
+      one.push((await timed(`${base}/results/t${one.length % n}`)).ms);
       if (Date.now() >= nextScrape) {
         // Timed by curl when there is one (a client of its own, as Prometheus is), else by fetch.
         const t1 = performance.now();
@@ -260,7 +267,7 @@ export async function scaleBench(n: number, minutes: number): Promise<string> {
       `N=${n}, ${minutes} min: last run of each minute ends ${rounds.join(', ')}; runs missing ${missing}; ` +
       `first round ${firstRound}; probe duration p50 ${fmt(quantile(durations, 0.5), 0)} ms p99 ${fmt(quantile(durations, 0.99), 0)} ms; ` +
       `/metrics ${scrapes.map((x) => fmt(x.ms, 0)).join('/')} ms (${fmt((scrapes[0]?.bytes ?? 0) / 1e6, 1)} MB); ` +
-      `/healthz+/results/NAME p50 ${fmt(quantile(quick, 0.5), 1)} ms p99 ${fmt(quantile(quick, 0.99), 1)} ms max ${fmt(Math.max(...quick), 1)} ms; ` +
+      `/healthz ${latencies(health)}; /results/NAME ${latencies(one)}; ` +
       `event-loop lag p99 ${fmt(lagP99 * 1000, 1)} ms max ${fmt(lagMax * 1000, 1)} ms; RSS max ${fmt(rss / 1e6, 0)} MB (JS heap used ${fmt(heap / 1e6, 0)} MB)`;
     console.log(line);
     return line;

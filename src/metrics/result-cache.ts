@@ -131,7 +131,8 @@ export class ResultSeriesCache {
         yield flush();
         await nextTurn();
       }
-      used += head.copy(out, used);
+      out.set(head, used);
+      used += head.length;
       for (const r of rendered) {
         const from = r.offsets[h]!;
         const to = r.offsets[h + 1]!;
@@ -144,7 +145,9 @@ export class ResultSeriesCache {
             continue;
           }
         }
-        used += r.bytes.copy(out, used, from, to);
+        // TypedArray.set: Buffer.copy costs about a microsecond a call, and a scrape makes ~20 a target.
+        out.set(r.bytes.subarray(from, to), used);
+        used += to - from;
       }
     }
     if (used > 0) yield out.subarray(0, used);
