@@ -7,6 +7,7 @@ import t from 'tap';
 import { Counter, Registry, register as globalRegister } from 'prom-client';
 import { ResultSeriesCache } from '../../src/metrics/result-cache.js';
 import { addResultMetrics, type ResultEntry } from '../../src/metrics/result-metrics.js';
+import type { TargetResult } from '../../src/probe/types.js';
 import type { Service } from '../../src/service/service.js';
 import { find, hasPromtool, parseMetrics, promtoolCheckMetrics, type Sample } from '../helpers/prom.js';
 import { seedStack, type Stack } from '../helpers/stack.js';
@@ -162,6 +163,33 @@ t.test('series rendered per target: the text of one registry, re-rendered only f
   await cache.render(entries);
   t.equal(await cache.text(names()), await oneRegistry(entries), 'changed labels are re-rendered');
   t.equal(await cache.text([]), await oneRegistry([]), 'no results: the families, without series');
+
+  // Written directly, not through prom-client: shapes a registry treats in its own ways.
+  const base = seed!.latest;
+  const addr = base.addresses[0]!;
+  const odd: TargetResult = {
+    ...base,
+    durationMs: NaN,
+    reasons: [{ code: 'dns_error', severity: 'critical', message: 'x' }],
+    addresses: [
+      {
+        ...addr,
+        // The same reason and the same expected name twice: one series each, as a gauge set twice.
+        reasons: [...addr.reasons, addr.reasons[0]!],
+        names: [...addr.names, { ...addr.names[0]!, matched: !addr.names[0]!.matched }],
+        timings: { ...addr.timings, tlsMs: Infinity, connectMs: -0 },
+      },
+      { ...addr, address: '::1', certificate: null, chain: [], tls: null, smtp: { extensions: [] }, names: [] },
+    ],
+  };
+  const variants: ResultEntry[] = [
+    { name: 'odd', labels: { site: 'a"b\\c\nd' }, result: odd, thumbprintSince: { '::1': base.startedAt }, distinctCertificates: { [addr.address]: 3 }, intervalSeconds: null },
+    { name: 'plain', labels: {}, result: base, intervalSeconds: 0.5 },
+  ];
+  const other = new ResultSeriesCache();
+  other.setLabelNames(['site']);
+  await other.render(variants);
+  t.equal(await other.text(['odd', 'plain']), await oneRegistry(variants), 'duplicates, NaN, infinities, no certificate, escapes: as a registry writes them');
 });
 
 t.test('/metrics is the base registry followed by the results, as one merged registry', async (t) => {
