@@ -230,6 +230,8 @@ export async function scaleBench(n: number, minutes: number): Promise<string> {
     const one: number[] = [];
     let rss = 0;
     let heap = 0;
+    let heapTotal = 0;
+    let external = 0;
     let lagP99 = 0;
     let lagMax = 0;
     const end = start + minutes * 60_000;
@@ -246,6 +248,8 @@ export async function scaleBench(n: number, minutes: number): Promise<string> {
         scrapes.push({ ms: curl ? Number(curl.stdout) * 1000 : fetched, bytes: Buffer.byteLength(text) });
         rss = Math.max(rss, metric(text, 'process_resident_memory_bytes'));
         heap = Math.max(heap, metric(text, 'nodejs_heap_size_used_bytes'));
+        heapTotal = Math.max(heapTotal, metric(text, 'nodejs_heap_size_total_bytes'));
+        external = Math.max(external, metric(text, 'nodejs_external_memory_bytes'));
         lagP99 = Math.max(lagP99, metric(text, 'nodejs_eventloop_lag_p99_seconds'));
         lagMax = Math.max(lagMax, metric(text, 'nodejs_eventloop_lag_max_seconds'));
         nextScrape = Date.now() + 15_000;
@@ -268,7 +272,7 @@ export async function scaleBench(n: number, minutes: number): Promise<string> {
       `first round ${firstRound}; probe duration p50 ${fmt(quantile(durations, 0.5), 0)} ms p99 ${fmt(quantile(durations, 0.99), 0)} ms; ` +
       `/metrics ${scrapes.map((x) => fmt(x.ms, 0)).join('/')} ms (${fmt((scrapes[0]?.bytes ?? 0) / 1e6, 1)} MB); ` +
       `/healthz ${latencies(health)}; /results/NAME ${latencies(one)}; ` +
-      `event-loop lag p99 ${fmt(lagP99 * 1000, 1)} ms max ${fmt(lagMax * 1000, 1)} ms; RSS max ${fmt(rss / 1e6, 0)} MB (JS heap used ${fmt(heap / 1e6, 0)} MB)`;
+      `event-loop lag p99 ${fmt(lagP99 * 1000, 1)} ms max ${fmt(lagMax * 1000, 1)} ms; RSS max ${fmt(rss / 1e6, 0)} MB (JS heap used ${fmt(heap / 1e6, 0)} MB of ${fmt(heapTotal / 1e6, 0)} MB, outside it ${fmt(external / 1e6, 0)} MB)`;
     console.log(line);
     return line;
   } finally {
