@@ -42,8 +42,12 @@ const PRUNE_EVERY = 3_600_000;
 const silent: StoreLogger = { info() {}, warn() {}, error() {} };
 
 interface Memory {
-  /** The latest result's JSON. */
-  json: string;
+  /**
+   * The latest result's JSON, as UTF-8 outside the JS heap: the garbage collector's heap
+   * grows with what it holds (V8 sizes it as a multiple of the live data), a Buffer does not
+   * count there.
+   */
+  json: Buffer;
   status: Status;
   startedAt: string;
   statusSince: number;
@@ -55,7 +59,10 @@ interface Memory {
 
 function memoryOf(json: string, result: TargetResult, statusSince: number, runs: TargetRecord['runs'], version: number): Memory {
   const served = result.addresses.map((a) => [a.address, a.certificate?.thumbprint ?? null] as const);
-  return { json, status: result.status, startedAt: result.startedAt, statusSince, served, runs, version };
+  // Its own allocation, not a slice of Node's shared pool: a slice would keep the whole pool.
+  const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(json));
+  bytes.write(json);
+  return { json: bytes, status: result.status, startedAt: result.startedAt, statusSince, served, runs, version };
 }
 
 /**
@@ -304,7 +311,7 @@ export class SqliteResultsStore implements ResultsStore {
       const n = this.recent.distinct(key, now);
       if (n > 0) distinctCertificates[address] = n;
     }
-    const latest = JSON.parse(m.json) as TargetResult;
+    const latest = JSON.parse(m.json.toString('utf8')) as TargetResult;
     return { name, latest, statusSince: new Date(m.statusSince).toISOString(), thumbprintSince, distinctCertificates, runs: m.runs };
   }
 

@@ -147,13 +147,14 @@ export class WriteBehind {
   }
 
   /** Queue a write of every target whose row, span or sightings lag behind memory (at close). */
-  writeBack(latest: Iterable<[string, LatestText & { startedAt: string; statusSince: number }]>): void {
+  writeBack(latest: Iterable<[string, { json: Buffer; status: Status; startedAt: string; statusSince: number }]>): void {
     for (const [name, m] of latest) {
       const at = Date.parse(m.startedAt);
       if (this.lastFull.get(name) === at && !this.unwritten.has(name) && !this.folds.has(name)) continue;
-      const outcome = outcomeOf(JSON.parse(m.json) as TargetResult);
+      const json = m.json.toString('utf8');
+      const outcome = outcomeOf(JSON.parse(json) as TargetResult);
       const certs = this.takeSightings(name, at);
-      const text = { json: m.json, status: m.status };
+      const text = { json, status: m.status };
       this.pending.push({ name, latest: text, statusSince: m.statusSince, outcome, outcomeKey: JSON.stringify(outcome), changed: [], certs, at, fold: this.takeFold(name), probe: false });
     }
   }
