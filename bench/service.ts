@@ -112,6 +112,7 @@ export async function probeLatencyBench(rounds: number): Promise<string[]> {
   const bb = await blackbox(dir, join(dir, 'ca.pem'));
   const config = [
     'listen: 127.0.0.1:0',
+    `storage: { path: ${JSON.stringify(join(dir, 'results.db'))} }`,
     `defaults: { caFile: ${join(dir, 'ca.pem')}, timeout: 5 }`,
     `onDemand: { refuseAddresses: [], ports: [${port}], rateLimit: { max: 100000, windowSeconds: 60 } }`,
     'targets: []',
@@ -186,7 +187,9 @@ export async function scaleBench(n: number, minutes: number): Promise<string> {
   const server = await serverProcess(served, hosts);
   const dir = await mkdtemp(join(tmpdir(), 'stp-bench-scale-'));
   await writeFile(join(dir, 'ca.pem'), served.ca);
-  const lines = ['listen: 127.0.0.1:0', 'logLevel: info', `defaults: { caFile: ca.pem, timeout: 10, schedule: "* * * * *" }`, 'targets:'];
+  // A database of its own: the default (data/ in the working directory) carried one run's
+  // targets, history and certificates into the next.
+  const lines = ['listen: 127.0.0.1:0', 'logLevel: info', `storage: { path: ${JSON.stringify(join(dir, 'results.db'))} }`, `defaults: { caFile: ca.pem, timeout: 10, schedule: "* * * * *" }`, 'targets:'];
   for (let i = 0; i < n; i++) {
     const h = i % hosts.length;
     lines.push(`  - { name: t${i}, host: mail.example.com, addresses: [${hosts[h]}], port: ${server.ports[h]} }`);

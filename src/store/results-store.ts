@@ -58,7 +58,8 @@ interface Memory {
 }
 
 function memoryOf(json: string, result: TargetResult, statusSince: number, runs: TargetRecord['runs'], version: number): Memory {
-  const served = result.addresses.map((a) => [a.address, a.certificate?.thumbprint ?? null] as const);
+  // The thumbprint as interned by rowOf (record() saw every certificate first), not the result's own string.
+  const served = result.addresses.map((a) => [a.address, a.certificate ? (rows.get(a.certificate.thumbprint)?.thumbprint ?? a.certificate.thumbprint) : null] as const);
   // Its own allocation, not a slice of Node's shared pool: a slice would keep the whole pool.
   const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(json));
   bytes.write(json);
@@ -145,7 +146,6 @@ export class SqliteResultsStore implements ResultsStore {
     runs.total++;
     runs.byStatus[result.status]++;
     const json = JSON.stringify(result);
-    this.memory.set(name, memoryOf(json, result, statusSince, runs, ++this.version));
 
     // A change is a certificate different from the last one seen at the address; probes
     // that got no certificate (timeouts, refusals) leave the state alone.
@@ -168,6 +168,7 @@ export class SqliteResultsStore implements ResultsStore {
       this.certState.set(key, { thumbprint, changedAt: at });
       changed.push({ address: a.address, thumbprint, at });
     }
+    this.memory.set(name, memoryOf(json, result, statusSince, runs, ++this.version));
     if (!this.closed) this.writes.enqueue(name, result, { json, status: result.status }, statusSince, changed, at);
     this.notify(name);
   }

@@ -41,12 +41,14 @@ export function outcomeOf(result: TargetResult): Outcome {
 
 /** The outcome as one string, cheaper than its JSON; equal exactly when the outcomes are. */
 function flatKey(result: TargetResult): string {
-  let k = `${result.status}|${result.reasons.map((r) => r.code).join(',')}`;
+  const parts = [result.status, '|', result.reasons.map((r) => r.code).join(',')];
   for (const a of result.addresses) {
-    k += `|${a.address} ${a.status} ${a.certificate?.thumbprint ?? '-'}`;
-    for (const r of a.reasons) k += ` ${r.code}`;
+    parts.push('|', a.address, ' ', a.status, ' ', a.certificate?.thumbprint ?? '-');
+    for (const r of a.reasons) parts.push(' ', r.code);
   }
-  return k;
+  // Joined, not concatenated: a concatenation is a tree of its pieces and, kept for every
+  // target, would keep each result's address and thumbprint strings alive.
+  return parts.join('');
 }
 
 export interface Change {
