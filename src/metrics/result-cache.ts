@@ -60,7 +60,7 @@ function families(text: string): Array<[header: string, series: string]> {
 /** Work done between two yields to the event loop, so that rendering never stalls requests. */
 const SLICE_MS = 5;
 /** Bytes of a scrape written between two yields. */
-const CHUNK = 256 * 1024;
+const CHUNK = 1024 * 1024;
 
 export const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
