@@ -197,9 +197,12 @@ export class SqliteResultsStore implements ResultsStore {
     return m && summaryOf(name, m);
   }
 
-  /** Writes what record() queued (it happens by itself on the next turn); reads call it first. */
-  flush(): void {
-    if (!this.closed) this.writes.flush();
+  /**
+   * Writes what record() queued (it happens by itself on the next turns); reads call it first,
+   * for their one target when they read one (a read must not wait for a whole round's writes).
+   */
+  flush(name?: string): void {
+    if (!this.closed) this.writes.flush(name);
   }
 
   get(name: string): TargetRecord | undefined {
@@ -224,12 +227,12 @@ export class SqliteResultsStore implements ResultsStore {
   }
 
   history(name: string, query: HistoryQuery): HistoryEntry[] {
-    this.flush();
+    this.flush(name);
     return this.withFolded(name, this.read(() => this.tables.history(name, query.before?.getTime() ?? Number.MAX_SAFE_INTEGER, query.limit), []));
   }
 
   recentFailures(name: string, limit = this.failuresKept): HistoryEntry[] {
-    this.flush();
+    this.flush(name);
     return this.withFolded(name, this.read(() => this.tables.failures(name, limit), []));
   }
 
@@ -240,7 +243,7 @@ export class SqliteResultsStore implements ResultsStore {
   }
 
   certificates(target?: string): CertificateSighting[] {
-    this.flush();
+    this.flush(target);
     const rows = this.read(() => this.tables.certificates(Date.now() - this.retentionMs, target), []);
     return rows.map((r) => {
       const latest = this.memory.get(r.target);

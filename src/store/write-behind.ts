@@ -182,19 +182,29 @@ export class WriteBehind {
     this.unwritten.delete(name);
   }
 
-  /** Writes everything queued (reads and close need it written). */
-  flush(): void {
-    while (this.pending.length > 0 && !this.closed) this.write(Infinity);
+  /**
+   * Writes what is queued (reads and close need it written): everything, or only what is
+   * queued for one target (its spans are its own), which a read of that target needs.
+   */
+  flush(name?: string): void {
+    if (name === undefined) {
+      while (this.pending.length > 0 && !this.closed) this.write(this.pending, Infinity);
+      return;
+    }
+    if (!this.pending.some((w) => w.name === name)) return;
+    const mine = this.pending.filter((w) => w.name === name);
+    this.pending = this.pending.filter((w) => w.name !== name);
+    while (mine.length > 0 && !this.closed) this.write(mine, Infinity);
   }
 
-  /** One transaction of at most MAX_BATCH results, stopped once `budgetMs` has passed. */
-  private write(budgetMs: number): void {
-    if (this.pending.length === 0 || this.closed) return;
+  /** One transaction of at most MAX_BATCH results of `queue`, stopped once `budgetMs` has passed. */
+  private write(queue: PendingWrite[], budgetMs: number): void {
+    if (queue.length === 0 || this.closed) return;
     const started = performance.now();
     const batch: PendingWrite[] = [];
     try {
       this.tables.transaction(() => {
-        for (const w of this.pending) {
+        for (const w of queue) {
           if (batch.length >= MAX_BATCH || (batch.length > 0 && performance.now() - started > budgetMs)) break;
           batch.push(w);
           const open = this.openSpans.get(w.name);
@@ -207,11 +217,11 @@ export class WriteBehind {
           this.tables.writeTarget(w.name, w.latest, w.statusSince, w.at, w.changed, w.certs);
         }
       });
-      this.pending.splice(0, batch.length);
+      queue.splice(0, batch.length);
     } catch (err) {
       // Failed before its first write (BEGIN on a locked file): the batch is what it would have been.
-      if (batch.length === 0) batch.push(...this.pending.slice(0, MAX_BATCH));
-      this.pending.splice(0, batch.length);
+      if (batch.length === 0) batch.push(...queue.slice(0, MAX_BATCH));
+      queue.splice(0, batch.length);
       // Rolled back: start new spans, and write those targets in full, next time.
       for (const w of batch) {
         this.openSpans.delete(w.name);
@@ -246,7 +256,7 @@ export class WriteBehind {
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      this.write(SLICE_MS);
+      this.write(this.pending, SLICE_MS);
       if (this.pending.length > 0) this.schedule();
     });
   }

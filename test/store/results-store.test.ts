@@ -254,8 +254,11 @@ t.test('summaries and notices: what /metrics follows without reading results; wr
   // several turns of the event loop, and all of it is in the file.
   const many = 3000;
   for (let i = 0; i < many; i++) store.record(`m${i}`, result(i % 3 ? 'ok' : 'warning', `M${i}`));
+  store.record('x', result('critical'));
   const reader = new DatabaseSync(file, { readOnly: true });
   const written = () => Number(reader.prepare("SELECT count(*) AS n FROM targets WHERE name LIKE 'm%'").get()!.n);
+  t.same(store.history('x', { limit: 5 }).map((s) => s.status), ['critical'], 'a read of one target sees its result');
+  t.equal(written(), 0, 'and writes only what is queued for that target, not the whole round');
   let turns = 0;
   while (written() !== many && ++turns < 10_000) await new Promise((r) => setImmediate(r));
   reader.close();
@@ -263,8 +266,8 @@ t.test('summaries and notices: what /metrics follows without reading results; wr
   store.close();
   const reopened = new SqliteResultsStore({ path: file });
   // retain() hides a target; its stored rows stay, and come back with it.
-  t.same(reopened.all().map((r) => r.name).filter((n) => !n.startsWith('m')).sort(), ['a', 'b']);
-  t.equal(reopened.all().length, many + 2, 'every target back after a restart');
+  t.same(reopened.all().map((r) => r.name).filter((n) => !n.startsWith('m')).sort(), ['a', 'b', 'x']);
+  t.equal(reopened.all().length, many + 3, 'every target back after a restart');
   t.equal(reopened.get('m1')!.latest.addresses[0]!.certificate?.thumbprint, 'M1');
   reopened.close();
 });
