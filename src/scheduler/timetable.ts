@@ -163,7 +163,10 @@ export class Timetable {
     const g = this.groups.get(schedule);
     if (!g) return;
     // The cron time, not the moment the timer ran late: offsets stay stable under load.
-    g.fired = Math.floor(now / 1000) * 1000;
+    const fired = Math.floor(now / 1000) * 1000;
+    // A second tick for the same cron second would start the cycle's runs again.
+    if (g.fired === fired) return;
+    g.fired = fired;
     this.refresh(schedule, now + 1000);
     // Runs of the last cycle still waiting (the loop ran late) give way to this one's.
     clearTimeout(g.timer);
