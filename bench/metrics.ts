@@ -1,7 +1,7 @@
 /**
  * The /metrics result series alone, in this process: rendering every target the first time
- * (done in the background by the service), an update with nothing new, and the text a
- * scrape joins, for N targets sharing one real probe result.
+ * (done in the background by the service as results arrive) and the chunks a scrape
+ * streams, for N targets sharing one real probe result.
  */
 import { ResultSeriesCache } from '../src/metrics/result-cache.js';
 import { makeTarget, probeTarget } from '../src/probe/index.js';
@@ -17,24 +17,22 @@ export async function metricsBench(sizes: number[]): Promise<string[]> {
   for (const n of sizes) {
     const since = { '127.0.0.1': new Date().toISOString() };
     const entries = Array.from({ length: n }, (_, i) => ({ name: `t${i}`, labels: {}, result: { ...result }, intervalSeconds: 60, thumbprintSince: since }));
+    const names = entries.map((e) => e.name);
     const cache = new ResultSeriesCache();
     const t0 = performance.now();
-    await cache.refresh(entries);
+    await cache.render(entries);
     const first = performance.now() - t0;
-    const refresh: number[] = [];
     const text: number[] = [];
     let bytes = 0;
     for (let i = 0; i < 5; i++) {
       const t1 = performance.now();
-      await cache.refresh(entries);
-      const t2 = performance.now();
-      bytes = (await cache.text(entries)).length;
-      refresh.push(t2 - t1);
-      text.push(performance.now() - t2);
+      bytes = 0;
+      for await (const chunk of cache.chunks(cache.snapshot(names))) bytes += chunk.length;
+      text.push(performance.now() - t1);
     }
     out.push(
       `result series, N=${n}: first render ${fmt(first, 0)} ms (${fmt((first / n) * 1000, 0)} µs a target), ` +
-        `update with nothing new ${fmt(median(refresh), 0)} ms, scrape text ${fmt(median(text), 0)} ms (${fmt(bytes / 1e6, 1)} MB)`,
+        `scrape chunks ${fmt(median(text), 0)} ms (${fmt(bytes / 1e6, 1)} MB)`,
     );
     console.log(out[out.length - 1]);
   }

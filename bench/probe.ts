@@ -7,16 +7,17 @@
  *                       schedule is "* * * * *"
  *   BENCH_PROFILE_DIR   write a CPU profile of the service of each scale run there
  *   BENCH_SERVICE_NODE_OPTIONS  NODE_OPTIONS of the service in the scale run (a heap limit)
- * Parts can be picked with BENCH_ONLY=engine,probe,cli,metrics,scale.
+ * Parts can be picked with BENCH_ONLY=engine,probe,cli,metrics,memory,scale.
  */
 import { cpus } from 'node:os';
 import { cliBench } from './cli.js';
 import { engineBench } from './engine.js';
+import { memoryBench } from './memory.js';
 import { metricsBench } from './metrics.js';
 import { probeLatencyBench, scaleBench } from './service.js';
 
 const env = process.env;
-const only = new Set((env.BENCH_ONLY ?? 'engine,probe,cli,metrics,scale').split(','));
+const only = new Set((env.BENCH_ONLY ?? 'engine,probe,cli,metrics,memory,scale').split(','));
 const rounds = Number(env.BENCH_ROUNDS ?? 5);
 const probes = Number(env.BENCH_PROBES ?? 150);
 const sizes = (env.BENCH_SCALE ?? '1000,5000,10000').split(',').map(Number).filter((n) => n > 0);
@@ -27,4 +28,5 @@ if (only.has('engine')) await engineBench(rounds, probes);
 if (only.has('probe')) await probeLatencyBench(rounds * 10);
 if (only.has('cli')) await cliBench(rounds * 2);
 if (only.has('metrics')) await metricsBench([5000, 10000]);
+if (only.has('memory')) await memoryBench([5000, 10000]);
 if (only.has('scale')) for (const n of sizes) await scaleBench(n, minutes);

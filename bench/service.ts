@@ -112,6 +112,7 @@ export async function probeLatencyBench(rounds: number): Promise<string[]> {
   const bb = await blackbox(dir, join(dir, 'ca.pem'));
   const config = [
     'listen: 127.0.0.1:0',
+    `storage: { path: ${JSON.stringify(join(dir, 'results.db'))} }`,
     `defaults: { caFile: ${join(dir, 'ca.pem')}, timeout: 5 }`,
     `onDemand: { refuseAddresses: [], ports: [${port}], rateLimit: { max: 100000, windowSeconds: 60 } }`,
     'targets: []',
@@ -164,6 +165,8 @@ export async function probeLatencyBench(rounds: number): Promise<string[]> {
   return out;
 }
 
+const latencies = (xs: number[]) => `p50 ${fmt(quantile(xs, 0.5), 1)} ms p99 ${fmt(quantile(xs, 0.99), 1)} ms max ${fmt(Math.max(...xs), 1)} ms (${xs.length})`;
+
 /** A metric's value in exposition text (the first series of that name). */
 const metric = (text: string, name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
 
@@ -184,7 +187,9 @@ export async function scaleBench(n: number, minutes: number): Promise<string> {
   const server = await serverProcess(served, hosts);
   const dir = await mkdtemp(join(tmpdir(), 'stp-bench-scale-'));
   await writeFile(join(dir, 'ca.pem'), served.ca);
-  const lines = ['listen: 127.0.0.1:0', 'logLevel: info', `defaults: { caFile: ca.pem, timeout: 10, schedule: "* * * * *" }`, 'targets:'];
+  // A database of its own: the default (data/ in the working directory) carried one run's
+  // targets, history and certificates into the next.
+  const lines = ['listen: 127.0.0.1:0', 'logLevel: info', `storage: { path: ${JSON.stringify(join(dir, 'results.db'))} }`, `defaults: { caFile: ca.pem, timeout: 10, schedule: "* * * * *" }`, 'targets:'];
   for (let i = 0; i < n; i++) {
     const h = i % hosts.length;
     lines.push(`  - { name: t${i}, host: mail.example.com, addresses: [${hosts[h]}], port: ${server.ports[h]} }`);
@@ -215,21 +220,28 @@ export async function scaleBench(n: number, minutes: number): Promise<string> {
     const base = `http://127.0.0.1:${port}`;
     const t0 = Date.now();
     while ((await fetch(`${base}/readyz`)).status !== 200) await new Promise((r) => setTimeout(r, 200));
-    const firstRound = `${runs.length} runs in ${fmt((Date.now() - t0) / 1000, 1)} s`;
+    // The service's lag histogram restarts at each scrape: this one closes the start and the first round.
+    const atStart = await (await fetch(`${base}/metrics`)).text();
+    const firstRound =
+      `${runs.length} runs in ${fmt((Date.now() - t0) / 1000, 1)} s, ` +
+      `event-loop lag max ${fmt(metric(atStart, 'nodejs_eventloop_lag_max_seconds') * 1000, 0)} ms, RSS ${fmt(metric(atStart, 'process_resident_memory_bytes') / 1e6, 0)} MB`;
     // Whole minutes, from the next minute boundary on.
     const start = Math.ceil(Date.now() / 60_000) * 60_000;
     await new Promise((r) => setTimeout(r, start - Date.now()));
     const scrapes: { ms: number; bytes: number }[] = [];
-    const quick: number[] = [];
+    const health: number[] = [];
+    const one: number[] = [];
     let rss = 0;
     let heap = 0;
+    let heapTotal = 0;
+    let external = 0;
     let lagP99 = 0;
     let lagMax = 0;
     const end = start + minutes * 60_000;
     let nextScrape = Date.now() + 15_000;
     while (Date.now() < end) {
-      quick.push((await timed(`${base}/healthz`)).ms);
-      quick.push((await timed(`${base}/results/t${quick.length % n}`)).ms);
+      health.push((await timed(`${base}/healthz`)).ms);
+      one.push((await timed(`${base}/results/t${one.length % n}`)).ms);
       if (Date.now() >= nextScrape) {
         // Timed by curl when there is one (a client of its own, as Prometheus is), else by fetch.
         const t1 = performance.now();
@@ -239,6 +251,8 @@ export async function scaleBench(n: number, minutes: number): Promise<string> {
         scrapes.push({ ms: curl ? Number(curl.stdout) * 1000 : fetched, bytes: Buffer.byteLength(text) });
         rss = Math.max(rss, metric(text, 'process_resident_memory_bytes'));
         heap = Math.max(heap, metric(text, 'nodejs_heap_size_used_bytes'));
+        heapTotal = Math.max(heapTotal, metric(text, 'nodejs_heap_size_total_bytes'));
+        external = Math.max(external, metric(text, 'nodejs_external_memory_bytes'));
         lagP99 = Math.max(lagP99, metric(text, 'nodejs_eventloop_lag_p99_seconds'));
         lagMax = Math.max(lagMax, metric(text, 'nodejs_eventloop_lag_max_seconds'));
         nextScrape = Date.now() + 15_000;
@@ -260,8 +274,8 @@ export async function scaleBench(n: number, minutes: number): Promise<string> {
       `N=${n}, ${minutes} min: last run of each minute ends ${rounds.join(', ')}; runs missing ${missing}; ` +
       `first round ${firstRound}; probe duration p50 ${fmt(quantile(durations, 0.5), 0)} ms p99 ${fmt(quantile(durations, 0.99), 0)} ms; ` +
       `/metrics ${scrapes.map((x) => fmt(x.ms, 0)).join('/')} ms (${fmt((scrapes[0]?.bytes ?? 0) / 1e6, 1)} MB); ` +
-      `/healthz+/results/NAME p50 ${fmt(quantile(quick, 0.5), 1)} ms p99 ${fmt(quantile(quick, 0.99), 1)} ms max ${fmt(Math.max(...quick), 1)} ms; ` +
-      `event-loop lag p99 ${fmt(lagP99 * 1000, 1)} ms max ${fmt(lagMax * 1000, 1)} ms; RSS max ${fmt(rss / 1e6, 0)} MB (JS heap used ${fmt(heap / 1e6, 0)} MB)`;
+      `/healthz ${latencies(health)}; /results/NAME ${latencies(one)}; ` +
+      `event-loop lag p99 ${fmt(lagP99 * 1000, 1)} ms max ${fmt(lagMax * 1000, 1)} ms; RSS max ${fmt(rss / 1e6, 0)} MB (JS heap used ${fmt(heap / 1e6, 0)} MB of ${fmt(heapTotal / 1e6, 0)} MB, outside it ${fmt(external / 1e6, 0)} MB)`;
     console.log(line);
     return line;
   } finally {

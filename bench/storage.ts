@@ -121,7 +121,7 @@ async function main() {
   const view = configured.map((target) => ({ target, nextRun: null, intervalSeconds: 300, running: false }));
   const byName = new Map(view.map((v) => [v.target.name, v]));
   const scheduler = { targets: () => view, target: (name: string) => byName.get(name) };
-  const metrics = new ServiceMetrics({ store: reopened, targets: () => view, reload: () => ({ ok: true, at: '' }), version: 'bench' });
+  const metrics = new ServiceMetrics({ store: reopened, targets: () => configured, intervalSeconds: () => 300, reload: () => ({ ok: true, at: '' }), version: 'bench' });
   const app = await buildApp({
     logger: createLogger('silent'),
     store: reopened,

@@ -2,6 +2,7 @@
  * Builds the Fastify app from its dependencies. It never listens and never schedules:
  * the service (or a test, through inject) does that.
  */
+import type { Readable } from 'node:stream';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -41,8 +42,8 @@ export interface AppDeps {
   /** Spans shown with /results/NAME. */
   historySize?: number;
   metrics: ProbeMetricsView & {
-    /** The scheduled results and service metrics, for GET /metrics. */
-    render(): Promise<string>;
+    /** The scheduled results and service metrics, for GET /metrics, as a stream of text. */
+    stream(): Promise<Readable>;
     /** One on-demand domain check as metrics (default: renderDomainMetrics). */
     renderDomain?(result: DomainResult): Promise<string>;
   };
@@ -123,7 +124,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get(
     '/metrics',
     { schema: { summary: 'Prometheus metrics of the scheduled results, the service and the process' } },
-    async (_request, reply) => reply.type(deps.metrics.contentType).send(await deps.metrics.render()),
+    async (_request, reply) => reply.type(deps.metrics.contentType).send(await deps.metrics.stream()),
   );
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

@@ -15,11 +15,16 @@ export interface ConfiguredLabels {
 
 export function configuredLabels(entries: ReadonlyArray<{ labels: Record<string, string> }>, reserved: ReadonlySet<string>): ConfiguredLabels {
   const keys = [...new Set(entries.flatMap((e) => Object.keys(e.labels)))].sort();
-  const rename = (k: string) => (reserved.has(k) ? `label_${k}` : k);
+  const rename = (k: string) => labelName(k, reserved);
   return {
     names: keys.map(rename),
     values: (labels) => Object.fromEntries(keys.map((k) => [rename(k), labels[k] ?? ''])),
   };
+}
+
+/** A configured label name as on the series: prefixed when it clashes with one of ours. */
+export function labelName(k: string, reserved: ReadonlySet<string>): string {
+  return reserved.has(k) ? `label_${k}` : k;
 }
 
 /** Gauges registered in `registry`, each with the `base` labels and its own. */

@@ -1,27 +1,49 @@
 /**
- * The series of scheduled results, rendered per target and kept until that target's result
- * (or its labels, interval or thumbprint history) changes: a scrape then only joins text,
- * instead of rebuilding a registry of ~23 series per target. Each target is rendered by
- * addResultMetrics itself (into a registry of its own), so the text is exactly what one
- * registry of all targets would give: same families in the same order, same series.
+ * The series of scheduled results, rendered per target when its result (or its labels,
+ * interval or certificate history) changes, and kept as UTF-8 bytes outside the JS heap: a
+ * scrape then only copies bytes, in chunks that yield to the event loop, instead of
+ * rebuilding a registry of ~23 series per target or joining one string of the whole text.
+ * A target's series come from the same walk as addResultMetrics' (walkSeries), written the
+ * way prom-client writes a gauge (labels in the order given, values as `${value}`, a labelset
+ * set twice written once with its last value, at its first place), so the text is exactly
+ * what one registry of all targets would give; a registry per target cost ten times as much.
  */
 import { Registry } from 'prom-client';
-import { addResultMetrics, type ResultEntry } from './result-metrics.js';
+import { addResultMetrics, FAMILIES, walkSeries, type FamilyKey, type ResultEntry } from './result-metrics.js';
 
-/** Writes the series of some entries into a registry (addResultMetrics, addDomainMetrics). */
-export type RenderSeries<E> = (registry: Registry, entries: readonly E[]) => void;
+const FAMILY_KEYS = Object.keys(FAMILIES) as FamilyKey[];
+const FAMILY_INDEX = new Map(FAMILY_KEYS.map((k, i) => [k, i]));
 
-interface CacheEntry {
-  name: string;
-  labels: Record<string, string>;
-  result: unknown;
+/** A label value as the exposition format (and prom-client) escapes it. */
+const escapeLabel = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+
+/** A sample value as prom-client writes it. */
+function valueText(v: number): string {
+  if (Number.isNaN(v)) return 'Nan';
+  if (!Number.isFinite(v)) return v < 0 ? '-Inf' : '+Inf';
+  return `${v}`;
 }
 
-interface Rendered {
-  result: unknown;
-  signature: string;
-  /** Series lines of each family, by the index of its header in `headers`; empty when none. */
-  series: string[];
+/** One entry's series lines, by family index (labels already holding every configured name). */
+function seriesOf(entry: ResultEntry, custom: readonly string[]): string[] {
+  const lines: string[][] = FAMILY_KEYS.map(() => []);
+  const places: Array<Map<string, number> | undefined> = [];
+  walkSeries([entry], custom, (key, labels, value) => {
+    const f = FAMILY_INDEX.get(key)!;
+    let body = '';
+    for (const name in labels) body += `${body ? ',' : ''}${name}="${escapeLabel(labels[name]!)}"`;
+    const line = `${FAMILIES[key].name}{${body}} ${valueText(value)}`;
+    const at = (places[f] ??= new Map()).get(body);
+    if (at === undefined) places[f]!.set(body, lines[f]!.push(line) - 1);
+    else lines[f]![at] = line;
+  });
+  return lines.map((l) => (l.length ? `${l.join('\n')}\n` : ''));
+}
+
+/** One target's series: family h is bytes[offsets[h], offsets[h + 1]), each line ending in \n. */
+export interface RenderedTarget {
+  readonly bytes: Buffer;
+  readonly offsets: Uint32Array;
 }
 
 /** Blocks of prom-client's text: families joined by a blank line, header lines first. */
@@ -35,94 +57,145 @@ function families(text: string): Array<[header: string, series: string]> {
     });
 }
 
-/**
- * A copy of the text that holds no reference to the string it was cut from: V8 keeps a
- * substring as a slice of its parent, so each kept series would otherwise keep the whole
- * rendering of its target (every HELP line included) alive, about 6 KB a target.
- */
-const detached = (text: string) => (text ? Buffer.from(text, 'utf8').toString('utf8') : text);
-
-/** Work done between two yields to the event loop, so a refresh never stalls requests. */
+/** Work done between two yields to the event loop, so that rendering never stalls requests. */
 const SLICE_MS = 5;
+/** Bytes of a scrape written between two yields. */
+export const SCRAPE_CHUNK = 1024 * 1024;
+const CHUNK = SCRAPE_CHUNK;
 
-export class ResultSeriesCache<E extends CacheEntry = ResultEntry> {
-  /** @param render the series of one kind of result (default: host targets). */
-  constructor(private readonly render: RenderSeries<E> = addResultMetrics as unknown as RenderSeries<E>) {}
+export const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-  private readonly byTarget = new Map<string, Rendered>();
-  private headers: string[] = [];
-  private custom = '';
-  private running: Promise<void> | null = null;
+export class ResultSeriesCache {
+  private readonly byTarget = new Map<string, RenderedTarget>();
+  private readonly headers: string[];
+  private custom: readonly string[] = [];
 
-  /** Targets rendered now (for tests). */
+  constructor() {
+    const empty = new Registry();
+    addResultMetrics(empty, []);
+    // Registry.metrics() of gauges without collect functions is synchronous work: read its text now.
+    this.headers = [];
+    this.ready = empty.metrics().then((text) => {
+      this.headers.push(...families(text).map(([h]) => h));
+      const names = this.headers.map((h) => /^# HELP (\S+)/.exec(h)?.[1]);
+      if (names.join() !== FAMILY_KEYS.map((k) => FAMILIES[k].name).join()) throw new Error('result series: families out of order');
+    });
+  }
+
+  private readonly ready: Promise<void>;
+
+  /** Targets rendered now. */
   get size(): number {
     return this.byTarget.size;
   }
 
+  has(name: string): boolean {
+    return this.byTarget.has(name);
+  }
+
+  delete(name: string): void {
+    this.byTarget.delete(name);
+  }
+
   /**
-   * Render what changed since the last call and forget removed targets. Calls while one runs
-   * wait for it and then run again, so the caller always sees its entries.
+   * The label names configured on any target (each target's series carry all of them, empty
+   * where it has none). Returns false, and forgets every rendering, when they changed.
    */
-  async refresh(entries: readonly E[]): Promise<void> {
-    while (this.running) await this.running;
-    this.running = this.update(entries).finally(() => (this.running = null));
-    return this.running;
+  setLabelNames(names: readonly string[]): boolean {
+    if (names.length === this.custom.length && names.every((n, i) => n === this.custom[i])) return true;
+    this.custom = [...names];
+    this.byTarget.clear();
+    return false;
   }
 
-  /** The families of all targets, in the text format of one registry holding them all. */
-  async text(entries: readonly E[]): Promise<string> {
-    await this.refresh(entries);
-    const rendered = entries.map((e) => this.byTarget.get(e.name)?.series);
-    // One join of everything: '' before a header makes the blank line between families.
-    const parts: string[] = [];
-    this.headers.forEach((header, h) => {
-      if (h > 0) parts.push('');
-      parts.push(header);
-      for (const series of rendered) {
-        const lines = series?.[h];
-        if (lines) parts.push(lines);
-      }
-    });
-    return parts.join('\n');
-  }
-
-  private async update(entries: readonly E[]): Promise<void> {
-    if (this.headers.length === 0) {
-      const empty = new Registry();
-      this.render(empty, []);
-      this.headers = families(await empty.metrics()).map(([h]) => h);
-    }
-    // A label name one target has is a label (empty) of every target's series.
-    const custom = [...new Set(entries.flatMap((e) => Object.keys(e.labels)))].sort();
-    const customKey = JSON.stringify(custom);
-    if (customKey !== this.custom) {
-      this.custom = customKey;
-      this.byTarget.clear();
-    }
-    const names = new Set<string>();
+  /** Render these entries (replacing what was kept for them), yielding to the loop between slices. */
+  async render(entries: Iterable<ResultEntry>): Promise<number> {
+    await this.ready;
+    let n = 0;
     let slice = performance.now();
     for (const e of entries) {
-      names.add(e.name);
-      // Whatever else the entry carries (labels, interval, certificate history) is part of its series.
-      const { name: _name, result: _result, ...rest } = e;
-      const signature = JSON.stringify(rest);
-      const known = this.byTarget.get(e.name);
-      if (known && known.result === e.result && known.signature === signature) continue;
-      const registry = new Registry();
-      const labels = Object.fromEntries(custom.map((k) => [k, e.labels[k] ?? '']));
-      this.render(registry, [{ ...e, labels }]);
-      const rendered: string[] = [];
-      for (const [header, series] of families(await registry.metrics())) {
-        let h = this.headers.indexOf(header);
-        if (h === -1) h = this.headers.push(header) - 1;
-        rendered[h] = detached(series);
-      }
-      this.byTarget.set(e.name, { result: e.result, signature, series: rendered });
+      this.byTarget.set(e.name, pack(seriesOf(e, this.custom)));
+      n++;
       if (performance.now() - slice > SLICE_MS) {
-        await new Promise((resolve) => setImmediate(resolve));
+        await nextTurn();
         slice = performance.now();
       }
     }
-    for (const name of this.byTarget.keys()) if (!names.has(name)) this.byTarget.delete(name);
+    return n;
   }
+
+  /** The renderings of these targets as they are now (a scrape reads one consistent set). */
+  snapshot(names: Iterable<string>): RenderedTarget[] {
+    const out: RenderedTarget[] = [];
+    for (const name of names) {
+      const r = this.byTarget.get(name);
+      if (r) out.push(r);
+    }
+    return out;
+  }
+
+  /**
+   * The families of these renderings, in the text format of one registry holding them all
+   * (no trailing newline after the last family's header when it has no series), as chunks
+   * with a turn of the event loop between them.
+   */
+  async *chunks(rendered: readonly RenderedTarget[]): AsyncGenerator<Buffer> {
+    await this.ready;
+    let out = Buffer.allocUnsafe(CHUNK);
+    let used = 0;
+    const flush = () => {
+      const full = out.subarray(0, used);
+      out = Buffer.allocUnsafe(CHUNK);
+      used = 0;
+      return full;
+    };
+    for (let h = 0; h < this.headers.length; h++) {
+      const head = Buffer.from(`${h > 0 ? '\n' : ''}${this.headers[h]}\n`);
+      if (used + head.length > CHUNK) {
+        yield flush();
+        await nextTurn();
+      }
+      out.set(head, used);
+      used += head.length;
+      for (const r of rendered) {
+        const from = r.offsets[h]!;
+        const to = r.offsets[h + 1]!;
+        if (from === to) continue;
+        if (used + (to - from) > CHUNK) {
+          if (used > 0) yield flush();
+          await nextTurn();
+          if (to - from > CHUNK) {
+            yield r.bytes.subarray(from, to);
+            continue;
+          }
+        }
+        // TypedArray.set: Buffer.copy costs about a microsecond a call, and a scrape makes ~20 a target.
+        out.set(r.bytes.subarray(from, to), used);
+        used += to - from;
+      }
+    }
+    if (used > 0) yield out.subarray(0, used);
+  }
+
+  /** The whole text of these targets' families (tests, and what one string is wanted for). */
+  async text(names: Iterable<string>): Promise<string> {
+    const parts: Buffer[] = [];
+    for await (const b of this.chunks(this.snapshot(names))) parts.push(b);
+    // One registry's text has no newline after its last series: chunks() ends each line.
+    return Buffer.concat(parts).toString('utf8').replace(/\n$/, '');
+  }
+}
+
+/** The series of one target as one buffer of its own (not a slice of a shared pool). */
+function pack(series: readonly string[]): RenderedTarget {
+  const offsets = new Uint32Array(series.length + 1);
+  let length = 0;
+  for (let h = 0; h < series.length; h++) {
+    offsets[h] = length;
+    length += Buffer.byteLength(series[h]!);
+  }
+  offsets[series.length] = length;
+  const bytes = Buffer.allocUnsafeSlow(length);
+  for (let h = 0; h < series.length; h++) bytes.write(series[h]!, offsets[h]!);
+  return { bytes, offsets };
 }

@@ -1,17 +1,21 @@
 /**
  * The service's metrics: its own registry (never prom-client's global one) with process
  * metrics and counters, followed at each scrape by the series of the stored results, kept
- * rendered per target (result-cache.ts) and brought up to date in the background.
+ * rendered per target (result-cache.ts) and brought up to date in the background as results
+ * arrive: the store says which target has a new result, so nothing is reread or compared
+ * for the others. A scrape streams the text in chunks, yielding to the event loop.
  */
+import { Readable } from 'node:stream';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ConfiguredDomain } from '../config/domains.js';
 import type { ConfiguredTarget } from '../config/load.js';
 import type { DomainResult } from '../probe/domain/types.js';
 import type { TargetResult } from '../probe/types.js';
-import type { ResultsStore } from '../store/results-store.js';
+import type { ResultsStore, TargetSummary } from '../store/results-store.js';
 import { addBlackboxMetrics, type BlackboxContext } from './blackbox-metrics.js';
 import { addDomainMetrics, type DomainEntry } from './domain-metrics.js';
-import { ResultSeriesCache } from './result-cache.js';
+import { RegistrySeriesCache } from './registry-cache.js';
+import { nextTurn, ResultSeriesCache, SCRAPE_CHUNK } from './result-cache.js';
 import { addResultMetrics, type ResultEntry } from './result-metrics.js';
 
 /** A label value escaped as the exposition format (and prom-client) has it. */
@@ -26,25 +30,51 @@ export interface ReloadState {
 
 export interface ServiceMetricsDeps {
   store: ResultsStore;
-  targets: () => ReadonlyArray<{ target: ConfiguredTarget; intervalSeconds: number | null }>;
+  /** The configured targets: the same array until the configuration changes. */
+  targets: () => readonly ConfiguredTarget[];
+  /** Seconds between the next two runs of a schedule (smtp_tls_schedule_interval_seconds); none: unknown. */
+  intervalSeconds?: (schedule: string) => number | null;
   /** Configured mail domains (their labels); absent: none. */
   domains?: () => ReadonlyArray<{ domain: ConfiguredDomain }>;
   reload: () => ReloadState;
   version: string;
 }
 
+/** Targets of smtp_tls_probes_total written between two yields. */
+const COUNTER_BATCH = 2000;
+/** Passes of one refresh at most, when results keep arriving while it renders. */
+const MAX_PASSES = 5;
+
 export class ServiceMetrics {
   readonly contentType = PROMETHEUS_CONTENT_TYPE;
   private readonly base = new Registry();
   private readonly onDemand: Counter<'outcome'>;
   private readonly results = new ResultSeriesCache();
-  private readonly domainResults = new ResultSeriesCache<DomainEntry>(addDomainMetrics);
+  /** Domains (few) keep the simpler path: rendered through a registry each, compared at each refresh. */
+  private readonly domainResults = new RegistrySeriesCache<DomainEntry>(addDomainMetrics);
   private readonly refresher: NodeJS.Timeout;
+  private readonly unsubscribe: () => void;
+  /** Targets whose series must be rendered again (a new result, labels, interval, or gone). */
+  private readonly dirty = new Set<string>();
+  /** The label names of all targets may have changed: a target got its first result or went. */
+  private membersChanged = true;
+  private configured: readonly ConfiguredTarget[] | null = null;
+  private byName = new Map<string, ConfiguredTarget>();
+  /** Per schedule, the interval its targets were rendered with, and its targets. */
+  private schedules = new Map<string, { interval: number | null; names: string[] }>();
+  /** Per rendered target, its labels (JSON) and schedule when it was rendered. */
+  private readonly renderedWith = new Map<string, { labels: string; schedule: string | null }>();
+  private running: Promise<void> | null = null;
 
   constructor(private readonly deps: ServiceMetricsDeps) {
+    this.unsubscribe = deps.store.subscribe((name) => {
+      this.dirty.add(name);
+      if (!this.results.has(name)) this.membersChanged = true;
+    });
+    for (const s of deps.store.summaries()) this.dirty.add(s.name);
     // New results are rendered as they come (in slices that yield to requests), not at the scrape.
     this.refresher = setInterval(() => {
-      void this.results.refresh(this.entries()).catch(() => undefined);
+      void this.refresh().catch(() => undefined);
       void this.domainResults.refresh(this.domainEntries()).catch(() => undefined);
     }, 1000);
     this.refresher.unref();
@@ -121,34 +151,62 @@ export class ServiceMetrics {
     return renderDomainMetrics(result);
   }
 
-  /** Everything for GET /metrics: what one registry of the base and the results would give. */
+  /** Everything for GET /metrics as one string: what one registry of the base and the results would give. */
   async render(): Promise<string> {
-    const [base, results, domains] = await Promise.all([
-      this.base.metrics(),
-      this.results.text(this.entries()),
-      this.domainResults.text(this.domainEntries()),
-    ]);
-    return `${base.replace(/\n$/, '')}\n\n${this.probesTotal()}\n\n${results}\n\n${domains}\n`;
+    const parts: Buffer[] = [];
+    for await (const chunk of await this.stream()) parts.push(chunk as Buffer);
+    return Buffer.concat(parts).toString('utf8');
+  }
+
+  /**
+   * GET /metrics as a stream: the results brought up to date first (an error here is the
+   * scrape's error), then the text in chunks from the renderings as they were at that moment.
+   * The domain series (domain mode) follow the host targets' series.
+   */
+  async stream(): Promise<Readable> {
+    await this.refresh();
+    const summaries = this.deps.store.summaries();
+    const rendered = this.results.snapshot(summaries.map((s) => s.name));
+    const [base, domains] = await Promise.all([this.base.metrics(), this.domainResults.text(this.domainEntries())]);
+    const results = this.results;
+    const probesTotal = this.probesTotal(summaries);
+    return Readable.from(
+      (async function* () {
+        yield Buffer.from(`${base.replace(/\n$/, '')}\n\n`);
+        yield* probesTotal;
+        yield Buffer.from('\n\n');
+        yield* results.chunks(rendered);
+        yield* textChunks(`\n${domains}\n`);
+      })(),
+      { objectMode: false },
+    );
   }
 
   /**
    * smtp_tls_probes_total, written directly: up to four series per target, which a prom-client
    * counter rebuilt at each scrape made the costliest part of the base registry.
    */
-  private probesTotal(): string {
-    const lines = ['# HELP smtp_tls_probes_total Scheduled probes run, by target and resulting status.', '# TYPE smtp_tls_probes_total counter'];
-    for (const rec of this.deps.store.all()) {
-      const target = labelValue(rec.name);
-      for (const [status, n] of Object.entries(rec.runs.byStatus)) {
-        if (n > 0) lines.push(`smtp_tls_probes_total{target="${target}",status="${status}"} ${n}`);
+  private async *probesTotal(summaries: readonly TargetSummary[]): AsyncGenerator<Buffer> {
+    let text = '# HELP smtp_tls_probes_total Scheduled probes run, by target and resulting status.\n# TYPE smtp_tls_probes_total counter';
+    for (let i = 0; i < summaries.length; i++) {
+      const s = summaries[i]!;
+      const target = labelValue(s.name);
+      for (const [status, n] of Object.entries(s.runs.byStatus)) {
+        if (n > 0) text += `\nsmtp_tls_probes_total{target="${target}",status="${status}"} ${n}`;
+      }
+      if (i % COUNTER_BATCH === COUNTER_BATCH - 1) {
+        yield Buffer.from(text);
+        text = '';
+        await nextTurn();
       }
     }
-    return lines.join('\n');
+    yield Buffer.from(text);
   }
 
   /** Stop the background rendering. */
   close(): void {
     clearInterval(this.refresher);
+    this.unsubscribe();
   }
 
   private domainEntries(): DomainEntry[] {
@@ -156,16 +214,106 @@ export class ServiceMetrics {
     return this.deps.store.domains.all().map((rec) => ({ name: rec.name, labels: configured.get(rec.name) ?? {}, result: rec.latest }));
   }
 
-  private entries(): ResultEntry[] {
-    const configured = new Map(this.deps.targets().map((t) => [t.target.name, t]));
-    return this.deps.store.all().map((rec) => ({
-      name: rec.name,
-      labels: configured.get(rec.name)?.target.labels ?? {},
-      result: rec.latest,
-      thumbprintSince: rec.thumbprintSince,
-      distinctCertificates: rec.distinctCertificates,
-      intervalSeconds: configured.get(rec.name)?.intervalSeconds ?? null,
-    }));
+  /**
+   * Render what changed since the last call. Calls while one runs wait for it and then run
+   * again, so that the caller sees every result recorded before it called.
+   */
+  refresh(): Promise<void> {
+    const run = async (): Promise<void> => {
+      while (this.running) await this.running;
+      this.running = this.update().finally(() => (this.running = null));
+      return this.running;
+    };
+    return run();
+  }
+
+  private async update(): Promise<void> {
+    this.followConfig();
+    for (let pass = 0; pass < MAX_PASSES && (this.dirty.size > 0 || this.membersChanged); pass++) {
+      // Targets gone first: their label names may go with them.
+      for (const name of this.dirty) {
+        if (this.deps.store.summary(name)) continue;
+        this.dirty.delete(name);
+        if (this.results.has(name)) this.membersChanged = true;
+        this.forget(name);
+      }
+      if (this.membersChanged) {
+        this.membersChanged = false;
+        const names = new Set<string>();
+        for (const s of this.deps.store.summaries()) for (const k of Object.keys(this.byName.get(s.name)?.labels ?? {})) names.add(k);
+        // A label name one target has is a label (empty) of every target's series.
+        if (!this.results.setLabelNames([...names].sort())) {
+          this.renderedWith.clear();
+          for (const s of this.deps.store.summaries()) this.dirty.add(s.name);
+        }
+      }
+      await this.results.render(this.dirtyEntries());
+    }
+  }
+
+  /** The entries of the dirty targets, taken one at a time (parsed only when rendered). */
+  private *dirtyEntries(): Generator<ResultEntry> {
+    for (const name of this.dirty) {
+      this.dirty.delete(name);
+      const rec = this.deps.store.get(name);
+      if (!rec) {
+        // Dropped meanwhile.
+        if (this.results.has(name)) this.membersChanged = true;
+        this.forget(name);
+        continue;
+      }
+      const configured = this.byName.get(name);
+      const labels = configured?.labels ?? {};
+      this.renderedWith.set(name, { labels: JSON.stringify(labels), schedule: configured?.schedule ?? null });
+      yield {
+        name,
+        labels,
+        result: rec.latest,
+        thumbprintSince: rec.thumbprintSince,
+        distinctCertificates: rec.distinctCertificates,
+        intervalSeconds: configured ? (this.schedules.get(configured.schedule)?.interval ?? null) : null,
+      };
+    }
+  }
+
+  /** After a reload, targets whose labels changed; at any time, schedules whose interval changed. */
+  private followConfig(): void {
+    const targets = this.deps.targets();
+    const interval = this.deps.intervalSeconds ?? (() => null);
+    if (targets !== this.configured) {
+      this.configured = targets;
+      this.byName = new Map(targets.map((t) => [t.name, t]));
+      const schedules = new Map<string, { interval: number | null; names: string[] }>();
+      for (const t of targets) {
+        let g = schedules.get(t.schedule);
+        if (!g) schedules.set(t.schedule, (g = { interval: this.schedules.get(t.schedule)?.interval ?? interval(t.schedule), names: [] }));
+        g.names.push(t.name);
+        const before = this.renderedWith.get(t.name);
+        if (before && (before.labels !== JSON.stringify(t.labels) || before.schedule !== t.schedule)) this.dirty.add(t.name);
+      }
+      this.schedules = schedules;
+      this.membersChanged = true;
+    }
+    for (const [schedule, g] of this.schedules) {
+      const now = interval(schedule);
+      if (now === g.interval) continue;
+      g.interval = now;
+      for (const name of g.names) if (this.results.has(name)) this.dirty.add(name);
+    }
+  }
+
+  private forget(name: string): void {
+    this.results.delete(name);
+    this.renderedWith.delete(name);
+  }
+}
+
+/** Text in chunks of SCRAPE_CHUNK bytes at most, with a turn of the event loop between them. */
+async function* textChunks(text: string): AsyncGenerator<Buffer> {
+  const bytes = Buffer.from(text);
+  for (let at = 0; at < bytes.length; at += SCRAPE_CHUNK) {
+    if (at > 0) await nextTurn();
+    yield bytes.subarray(at, at + SCRAPE_CHUNK);
   }
 }
 

@@ -72,6 +72,8 @@ export class Scheduler {
   private readonly timetable: Timetable;
   private readonly governor: ConcurrencyGovernor;
   private stopWatching: () => void = () => undefined;
+  /** configured(), kept until the targets change. */
+  private list: ConfiguredTarget[] | null = null;
 
   constructor(private readonly options: SchedulerOptions) {
     this.slots = new Semaphore(options.concurrency);
@@ -86,6 +88,17 @@ export class Scheduler {
   targets(): ScheduledTarget[] {
     const now = Date.now();
     return [...this.entries.values()].flatMap((e) => (e.kind === 'host' ? [{ target: e.target, ...this.view(e.target, now) }] : []));
+  }
+
+  /** The configured host targets: the same array until setTargets() changes them. */
+  configured(): readonly ConfiguredTarget[] {
+    this.list ??= [...this.entries.values()].flatMap((e) => (e.kind === 'host' ? [e.target] : []));
+    return this.list;
+  }
+
+  /** Seconds between the next two runs of a schedule (cached until they pass). */
+  intervalSeconds(schedule: string): number | null {
+    return this.timetable.intervalSeconds(schedule, Date.now());
   }
 
   /** One target as targets() has it, or undefined if none is so named. */
@@ -162,6 +175,7 @@ export class Scheduler {
     const added: string[] = [];
     const removed: string[] = [];
     const changed: string[] = [];
+    this.list = null;
     for (const [name, entry] of this.entries) {
       const t = wanted.get(name);
       if (entry.kind !== kind && !t) continue;
@@ -218,6 +232,7 @@ export class Scheduler {
     this.timetable.stop();
     this.stopWatching();
     this.entries.clear();
+    this.list = null;
     const all = Promise.all([...this.running.values()].map((r) => r.done));
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((resolve) => {

@@ -84,7 +84,8 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const version = currentVersion();
   const metrics = new ServiceMetrics({
     store,
-    targets: () => scheduler.targets(),
+    targets: () => scheduler.configured(),
+    intervalSeconds: (schedule) => scheduler.intervalSeconds(schedule),
     domains: () => scheduler.domains(),
     reload: () => lastReload ?? { ok: true, at: loadedAt },
     version,

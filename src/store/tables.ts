@@ -3,7 +3,7 @@
  * turned into the store's types. Only the service writes (one writer).
  */
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import type { CertificateFacts, Status, TargetResult } from '../probe/types.js';
+import type { Status } from '../probe/types.js';
 import type { AddressOutcome, CertificateSighting, HistoryEntry } from './types.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -16,8 +16,21 @@ export interface Outcome {
 
 export interface LoadedTarget {
   name: string;
-  latest: TargetResult;
+  /** The latest result's JSON, as stored. */
+  latest: string;
   statusSince: number;
+}
+
+/** What the certificates table keeps of a certificate (a sighting holds no more than this). */
+export interface CertificateRow {
+  thumbprint: string;
+  sha256: string;
+  subject: string;
+  issuer: string;
+  /** DNS names and IP addresses, as a JSON array. */
+  sans: string;
+  notAfter: number;
+  tlsCertificateName: string;
 }
 
 interface SpanRow {
@@ -78,7 +91,7 @@ export class Tables {
 
   loadTargets(): LoadedTarget[] {
     const rows = this.db.prepare('SELECT name, latest, status_since FROM targets').all() as Array<{ name: string; latest: string; status_since: number }>;
-    return rows.map((r) => ({ name: r.name, latest: JSON.parse(r.latest) as TargetResult, statusSince: r.status_since }));
+    return rows.map((r) => ({ name: r.name, latest: r.latest, statusSince: r.status_since }));
   }
 
   loadAddresses(): Array<{ target: string; address: string; thumbprint: string; changedAt: number }> {
@@ -97,17 +110,16 @@ export class Tables {
   /** The target's row, its certificate changes and sightings (inside transaction()). */
   writeTarget(
     name: string,
-    result: TargetResult,
+    latest: { json: string; status: Status },
     statusSince: number,
     at: number,
     changed: Array<{ address: string; thumbprint: string; at: number }>,
-    certs: Array<{ address: string; c: CertificateFacts; n: number; first: number; last: number }>,
+    certs: Array<{ address: string; c: CertificateRow; n: number; first: number; last: number }>,
   ): void {
-    this.s.upsertTarget!.run(name, JSON.stringify(result), result.status, statusSince, at);
+    this.s.upsertTarget!.run(name, latest.json, latest.status, statusSince, at);
     for (const ch of changed) this.s.upsertAddress!.run(name, ch.address, ch.thumbprint, ch.at);
     for (const { address, c, n, first, last } of certs) {
-      this.s.upsertCert!.run(name, address, c.thumbprint, c.sha256, c.subject, c.issuer, JSON.stringify(c.dnsNames.concat(c.ipAddresses)),
-        Date.parse(c.notAfter), c.tlsCertificateName, first, last, n);
+      this.s.upsertCert!.run(name, address, c.thumbprint, c.sha256, c.subject, c.issuer, c.sans, c.notAfter, c.tlsCertificateName, first, last, n);
     }
   }
 

@@ -40,6 +40,16 @@ export interface TargetRecord {
   runs: Runs;
 }
 
+/** A target's latest result in brief: what costs nothing to read (no result is parsed). */
+export interface TargetSummary {
+  name: string;
+  status: Status;
+  startedAt: string;
+  runs: TargetRecord['runs'];
+  /** Changes with every recorded result: an unchanged version is the same latest result. */
+  version: number;
+}
+
 /** A distinct certificate seen at an address of a target. */
 export interface CertificateSighting {
   target: string;
@@ -70,6 +80,12 @@ export interface ResultsStore {
   record(name: string, result: TargetResult): void;
   get(name: string): TargetRecord | undefined;
   all(): TargetRecord[];
+  /** One target in brief, without its result. */
+  summary(name: string): TargetSummary | undefined;
+  /** Every target in brief, in the order of all(). */
+  summaries(): TargetSummary[];
+  /** Called with a target's name after each result recorded for it and when it is dropped; returns the unsubscribe. */
+  subscribe(listener: (name: string) => void): () => void;
   /** Keep only these targets in view (after a config reload); their history stays stored. */
   retain(names: Iterable<string>): void;
   /** Newest first. */

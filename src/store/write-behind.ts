@@ -5,11 +5,17 @@
  * hourly, and everything at close. Writes go in one transaction on the next turn of the
  * event loop (a round's results arrive together).
  */
-import type { CertificateFacts, Reason, TargetResult } from '../probe/types.js';
-import type { Outcome, Tables } from './tables.js';
+import type { Reason, Status, TargetResult } from '../probe/types.js';
+import type { CertificateRow, Outcome, Tables } from './tables.js';
 
 /** Results written per transaction at most. */
 const MAX_BATCH = 1000;
+/**
+ * A write on its own turn of the event loop stops after this long and leaves the rest to the
+ * next turn: a round's first results (every target new) must not hold requests for a whole
+ * batch.
+ */
+const SLICE_MS = 8;
 /**
  * An unchanged target is rewritten after this long plus up to as much again at random, so
  * that targets started together do not all come due in one round. Only a crash loses what
@@ -35,12 +41,14 @@ export function outcomeOf(result: TargetResult): Outcome {
 
 /** The outcome as one string, cheaper than its JSON; equal exactly when the outcomes are. */
 function flatKey(result: TargetResult): string {
-  let k = `${result.status}|${result.reasons.map((r) => r.code).join(',')}`;
+  const parts = [result.status, '|', result.reasons.map((r) => r.code).join(',')];
   for (const a of result.addresses) {
-    k += `|${a.address} ${a.status} ${a.certificate?.thumbprint ?? '-'}`;
-    for (const r of a.reasons) k += ` ${r.code}`;
+    parts.push('|', a.address, ' ', a.status, ' ', a.certificate?.thumbprint ?? '-');
+    for (const r of a.reasons) parts.push(' ', r.code);
   }
-  return k;
+  // Joined, not concatenated: a concatenation is a tree of its pieces and, kept for every
+  // target, would keep each result's address and thumbprint strings alive.
+  return parts.join('');
 }
 
 export interface Change {
@@ -51,16 +59,22 @@ export interface Change {
 
 interface Sighting {
   address: string;
-  c: CertificateFacts;
+  c: CertificateRow;
   /** Probes that saw it since the last write, the first and the last of them. */
   n: number;
   first: number;
   last: number;
 }
 
+/** The latest result as stored: its JSON, and its status for the row's column. */
+export interface LatestText {
+  json: string;
+  status: Status;
+}
+
 interface PendingWrite {
   name: string;
-  result: TargetResult;
+  latest: LatestText;
   statusSince: number;
   outcome: Outcome;
   outcomeKey: string;
@@ -98,7 +112,7 @@ export class WriteBehind {
   }
 
   /** A certificate this probe saw at an address (all of them, samples included). */
-  sighting(name: string, address: string, c: CertificateFacts, at: number): void {
+  sighting(name: string, address: string, c: CertificateRow, at: number): void {
     let m = this.unwritten.get(name);
     if (!m) this.unwritten.set(name, (m = new Map()));
     const k = `${address}\0${c.thumbprint}`;
@@ -116,7 +130,7 @@ export class WriteBehind {
     return this.unwritten.get(name)?.get(`${address}\0${thumbprint}`)?.n ?? 0;
   }
 
-  enqueue(name: string, result: TargetResult, statusSince: number, changed: Change[], at: number): void {
+  enqueue(name: string, result: TargetResult, latest: LatestText, statusSince: number, changed: Change[], at: number): void {
     // The common case (nothing changed) must cost next to nothing: compare a flat key first.
     const flat = flatKey(result);
     const same = this.lastOutcome.get(name) === flat;
@@ -131,17 +145,19 @@ export class WriteBehind {
     }
     const outcome = outcomeOf(result);
     const outcomeKey = JSON.stringify(outcome);
-    this.push({ name, result, statusSince, outcome, outcomeKey, changed, certs: this.takeSightings(name, at), at, fold: this.takeFold(name), probe: true });
+    this.push({ name, latest, statusSince, outcome, outcomeKey, changed, certs: this.takeSightings(name, at), at, fold: this.takeFold(name), probe: true });
   }
 
   /** Queue a write of every target whose row, span or sightings lag behind memory (at close). */
-  writeBack(latest: Iterable<[string, { latest: TargetResult; statusSince: number }]>): void {
+  writeBack(latest: Iterable<[string, { json: Buffer; status: Status; startedAt: string; statusSince: number }]>): void {
     for (const [name, m] of latest) {
-      const at = Date.parse(m.latest.startedAt);
+      const at = Date.parse(m.startedAt);
       if (this.lastFull.get(name) === at && !this.unwritten.has(name) && !this.folds.has(name)) continue;
-      const outcome = outcomeOf(m.latest);
+      const json = m.json.toString('utf8');
+      const outcome = outcomeOf(JSON.parse(json) as TargetResult);
       const certs = this.takeSightings(name, at);
-      this.pending.push({ name, result: m.latest, statusSince: m.statusSince, outcome, outcomeKey: JSON.stringify(outcome), changed: [], certs, at, fold: this.takeFold(name), probe: false });
+      const text = { json, status: m.status };
+      this.pending.push({ name, latest: text, statusSince: m.statusSince, outcome, outcomeKey: JSON.stringify(outcome), changed: [], certs, at, fold: this.takeFold(name), probe: false });
     }
   }
 
@@ -166,15 +182,31 @@ export class WriteBehind {
     this.unwritten.delete(name);
   }
 
-  /** Writes what is queued, in one transaction. */
-  flush(): void {
-    this.scheduled = false;
-    const batch = this.pending;
-    if (batch.length === 0 || this.closed) return;
-    this.pending = [];
+  /**
+   * Writes what is queued (reads and close need it written): everything, or only what is
+   * queued for one target (its spans are its own), which a read of that target needs.
+   */
+  flush(name?: string): void {
+    if (name === undefined) {
+      while (this.pending.length > 0 && !this.closed) this.write(this.pending, Infinity);
+      return;
+    }
+    if (!this.pending.some((w) => w.name === name)) return;
+    const mine = this.pending.filter((w) => w.name === name);
+    this.pending = this.pending.filter((w) => w.name !== name);
+    while (mine.length > 0 && !this.closed) this.write(mine, Infinity);
+  }
+
+  /** One transaction of at most MAX_BATCH results of `queue`, stopped once `budgetMs` has passed. */
+  private write(queue: PendingWrite[], budgetMs: number): void {
+    if (queue.length === 0 || this.closed) return;
+    const started = performance.now();
+    const batch: PendingWrite[] = [];
     try {
       this.tables.transaction(() => {
-        for (const w of batch) {
+        for (const w of queue) {
+          if (batch.length >= MAX_BATCH || (batch.length > 0 && performance.now() - started > budgetMs)) break;
+          batch.push(w);
           const open = this.openSpans.get(w.name);
           // Folded probes had the open span's outcome: they extend it, whatever comes next.
           if (w.fold && open) this.tables.extend(open.id, w.fold.at, w.fold.n);
@@ -182,10 +214,14 @@ export class WriteBehind {
             if (open && open.key === w.outcomeKey) this.tables.extend(open.id, w.at, 1);
             else this.openSpans.set(w.name, { id: this.tables.insertSpan(w.name, w.outcome, w.outcomeKey, w.at), key: w.outcomeKey });
           }
-          this.tables.writeTarget(w.name, w.result, w.statusSince, w.at, w.changed, w.certs);
+          this.tables.writeTarget(w.name, w.latest, w.statusSince, w.at, w.changed, w.certs);
         }
       });
+      queue.splice(0, batch.length);
     } catch (err) {
+      // Failed before its first write (BEGIN on a locked file): the batch is what it would have been.
+      if (batch.length === 0) batch.push(...queue.slice(0, MAX_BATCH));
+      queue.splice(0, batch.length);
       // Rolled back: start new spans, and write those targets in full, next time.
       for (const w of batch) {
         this.openSpans.delete(w.name);
@@ -211,10 +247,17 @@ export class WriteBehind {
 
   private push(w: PendingWrite): void {
     this.pending.push(w);
-    if (this.pending.length >= MAX_BATCH) this.flush();
-    else if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.flush());
-    }
+    this.schedule();
+  }
+
+  /** A slice of the queue on the next turn, and so on until it is empty. */
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.write(this.pending, SLICE_MS);
+      if (this.pending.length > 0) this.schedule();
+    });
   }
 }

@@ -72,7 +72,8 @@ async function harness(overrides: Partial<OnDemandPolicy> = {}, level = 'info'):
   const scheduler = new Scheduler({ probe, store, logger, concurrency: 4, jitterMs: 0 });
   const metrics = new ServiceMetrics({
     store,
-    targets: () => scheduler.targets(),
+    targets: () => scheduler.configured(),
+    intervalSeconds: (schedule) => scheduler.intervalSeconds(schedule),
     reload: () => ({ ok: true, at: new Date().toISOString() }),
     version: '9.9.9',
   });

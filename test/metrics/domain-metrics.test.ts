@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import t from 'tap';
 import { addDomainMetrics, type DomainEntry } from '../../src/metrics/domain-metrics.js';
-import { ResultSeriesCache } from '../../src/metrics/result-cache.js';
+import { RegistrySeriesCache } from '../../src/metrics/registry-cache.js';
 import { renderDomainMetrics } from '../../src/metrics/service-metrics.js';
 import type { DomainResult } from '../../src/probe/domain/types.js';
 import { brokenDomain, healthyDomain } from '../helpers/domain-results.js';
@@ -109,7 +109,7 @@ t.test('configured labels: a clash with ours is prefixed; the cache renders what
   ];
   const one = new Registry();
   addDomainMetrics(one, entries);
-  const cache = new ResultSeriesCache<DomainEntry>(addDomainMetrics);
+  const cache = new RegistrySeriesCache<DomainEntry>(addDomainMetrics);
   t.equal(await cache.text(entries), (await one.metrics()).replace(/\n$/, ''), 'the same text');
   t.match(await cache.text(entries), /smtp_tls_domain_status\{target="b",domain="b.test",label_mx="",team=""\} 2/);
   t.notMatch(await cache.text(entries.slice(0, 1)), /b\.test/, 'a removed domain leaves no series');

@@ -8,6 +8,7 @@ import { Counter, Registry, register as globalRegister } from 'prom-client';
 import { ResultSeriesCache } from '../../src/metrics/result-cache.js';
 import { addDomainMetrics } from '../../src/metrics/domain-metrics.js';
 import { addResultMetrics, type ResultEntry } from '../../src/metrics/result-metrics.js';
+import type { TargetResult } from '../../src/probe/types.js';
 import type { Service } from '../../src/service/service.js';
 import { brokenDomain, healthyDomain } from '../helpers/domain-results.js';
 import { find, hasPromtool, parseMetrics, promtoolCheckMetrics, type Sample } from '../helpers/prom.js';
@@ -128,14 +129,19 @@ t.test('series rendered per target: the text of one registry, re-rendered only f
     intervalSeconds: 2,
   });
   let entries = [entry('hybrid', hybrid, { site: 'dc1', host: 'clash' }), entry('seed', seed), entry('quote"d\\', seed, { team: 'a\nb' })];
+  const names = () => entries.map((e) => e.name);
+  const labelNames = () => [...new Set(entries.flatMap((e) => Object.keys(e.labels)))].sort();
   const cache = new ResultSeriesCache();
-  t.equal(await cache.text(entries), await oneRegistry(entries), 'same text, labels of one target empty on the others');
+  cache.setLabelNames(labelNames());
+  t.equal(await cache.render(entries), 3);
+  t.equal(await cache.text(names()), await oneRegistry(entries), 'same text, labels of one target empty on the others');
   t.equal(cache.size, 3);
 
-  const before = await cache.text(entries);
+  const before = await cache.text(names());
   const newer = { ...seed!.latest, durationMs: seed!.latest.durationMs + 1234 };
   entries = entries.map((e) => (e.name === 'seed' ? { ...e, result: newer } : e));
-  const after = await cache.text(entries);
+  await cache.render(entries.filter((e) => e.name === 'seed'));
+  const after = await cache.text(names());
   t.equal(after, await oneRegistry(entries), 'a new result is rendered');
   t.not(after, before);
   t.match(after, /smtp_tls_probe_duration_seconds\{target="seed"[^}]*\} [\d.]+/);
@@ -146,13 +152,46 @@ t.test('series rendered per target: the text of one registry, re-rendered only f
   );
 
   entries = entries.filter((e) => e.name !== 'hybrid');
-  t.equal(await cache.text(entries), await oneRegistry(entries), 'a removed target and its label names go');
+  cache.delete('hybrid');
+  t.equal(cache.setLabelNames(labelNames()), false, 'the label names changed: everything is to be rendered again');
+  t.equal(cache.size, 0);
+  await cache.render(entries);
+  t.equal(await cache.text(names()), await oneRegistry(entries), 'a removed target and its label names go');
   t.equal(cache.size, 2, 'nothing kept for targets gone');
-  t.notMatch(await cache.text(entries), /site=/);
+  t.notMatch(await cache.text(names()), /site=/);
 
   entries = entries.map((e) => (e.name === 'seed' ? { ...e, labels: { site: 'dc2' } } : e));
-  t.equal(await cache.text(entries), await oneRegistry(entries), 'changed labels are re-rendered');
+  t.equal(cache.setLabelNames(labelNames()), false);
+  await cache.render(entries);
+  t.equal(await cache.text(names()), await oneRegistry(entries), 'changed labels are re-rendered');
   t.equal(await cache.text([]), await oneRegistry([]), 'no results: the families, without series');
+
+  // Written directly, not through prom-client: shapes a registry treats in its own ways.
+  const base = seed!.latest;
+  const addr = base.addresses[0]!;
+  const odd: TargetResult = {
+    ...base,
+    durationMs: NaN,
+    reasons: [{ code: 'dns_error', severity: 'critical', message: 'x' }],
+    addresses: [
+      {
+        ...addr,
+        // The same reason and the same expected name twice: one series each, as a gauge set twice.
+        reasons: [...addr.reasons, addr.reasons[0]!],
+        names: [...addr.names, { ...addr.names[0]!, matched: !addr.names[0]!.matched }],
+        timings: { ...addr.timings, tlsMs: Infinity, connectMs: -0 },
+      },
+      { ...addr, address: '::1', certificate: null, chain: [], tls: null, smtp: { extensions: [] }, names: [] },
+    ],
+  };
+  const variants: ResultEntry[] = [
+    { name: 'odd', labels: { site: 'a"b\\c\nd' }, result: odd, thumbprintSince: { '::1': base.startedAt }, distinctCertificates: { [addr.address]: 3 }, intervalSeconds: null },
+    { name: 'plain', labels: {}, result: base, intervalSeconds: 0.5 },
+  ];
+  const other = new ResultSeriesCache();
+  other.setLabelNames(['site']);
+  await other.render(variants);
+  t.equal(await other.text(['odd', 'plain']), await oneRegistry(variants), 'duplicates, NaN, infinities, no certificate, escapes: as a registry writes them');
 });
 
 t.test('/metrics is the base registry followed by the results, as one merged registry', async (t) => {

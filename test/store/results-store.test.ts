@@ -259,3 +259,52 @@ t.test('domain results: latest per domain and since when its status holds, in th
   t.same(store.domains.all(), [], 'pruned');
   store.close();
 });
+
+t.test('summaries and notices: what /metrics follows without reading results; writes of many targets go in slices', async (t) => {
+  const file = join(dir, 'slices.db');
+  const store = new SqliteResultsStore({ path: file });
+  const notified: string[] = [];
+  const unsubscribe = store.subscribe((name) => notified.push(name));
+  const first = result('ok');
+  store.record('a', first);
+  store.record('b', result('critical'));
+  const again = result('ok');
+  store.record('a', again);
+  t.same(notified, ['a', 'b', 'a'], 'one notice per recorded result');
+  t.same(
+    store.summaries().map((s) => [s.name, s.status, s.startedAt, s.runs.total]),
+    [['a', 'ok', again.startedAt, 2], ['b', 'critical', store.get('b')!.latest.startedAt, 1]],
+    'in the order of all(), first recorded first',
+  );
+  const v = store.summary('a')!.version;
+  store.record('a', result('ok'));
+  t.ok(store.summary('a')!.version > v, 'a new result, a new version');
+  t.same(store.get('a')!.latest.addresses[0]!.certificate, cert('AAAA'), 'the latest result as it was recorded');
+  store.retain(['a']);
+  t.equal(notified.at(-1), 'b', 'a dropped target is announced');
+  t.equal(store.summary('b'), undefined);
+  unsubscribe();
+  store.record('a', result('ok'));
+  t.equal(notified.length, 5, 'nothing after unsubscribing');
+
+  // A round's first results: every target new, every one written. The queue drains over
+  // several turns of the event loop, and all of it is in the file.
+  const many = 3000;
+  for (let i = 0; i < many; i++) store.record(`m${i}`, result(i % 3 ? 'ok' : 'warning', `M${i}`));
+  store.record('x', result('critical'));
+  const reader = new DatabaseSync(file, { readOnly: true });
+  const written = () => Number(reader.prepare("SELECT count(*) AS n FROM targets WHERE name LIKE 'm%'").get()!.n);
+  t.same(store.history('x', { limit: 5 }).map((s) => s.status), ['critical'], 'a read of one target sees its result');
+  t.equal(written(), 0, 'and writes only what is queued for that target, not the whole round');
+  let turns = 0;
+  while (written() !== many && ++turns < 10_000) await new Promise((r) => setImmediate(r));
+  reader.close();
+  t.ok(turns < 10_000, `${many} targets written within ${turns} turns of the event loop`);
+  store.close();
+  const reopened = new SqliteResultsStore({ path: file });
+  // retain() hides a target; its stored rows stay, and come back with it.
+  t.same(reopened.all().map((r) => r.name).filter((n) => !n.startsWith('m')).sort(), ['a', 'b', 'x']);
+  t.equal(reopened.all().length, many + 3, 'every target back after a restart');
+  t.equal(reopened.get('m1')!.latest.addresses[0]!.certificate?.thumbprint, 'M1');
+  reopened.close();
+});

@@ -59,7 +59,7 @@ export function resultsRoutes(app: FastifyInstance, deps: ResultsRouteDeps): voi
         labels: target.labels,
         nextRun: nextRun?.toISOString() ?? null,
         running,
-        lastRun: deps.store.get(target.name)?.latest.startedAt ?? null,
+        lastRun: deps.store.summary(target.name)?.startedAt ?? null,
       })),
   );
 
