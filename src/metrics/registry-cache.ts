@@ -24,7 +24,7 @@ interface Rendered {
 }
 
 /** Blocks of prom-client's text: families joined by a blank line, header lines first. */
-function families(text: string): Array<[header: string, series: string]> {
+export function families(text: string): Array<[header: string, series: string]> {
   return text
     .replace(/\n$/, '')
     .split('\n\n')

@@ -9,6 +9,7 @@
  * what one registry of all targets would give; a registry per target cost ten times as much.
  */
 import { Registry } from 'prom-client';
+import { families } from './registry-cache.js';
 import { addResultMetrics, FAMILIES, walkSeries, type FamilyKey, type ResultEntry } from './result-metrics.js';
 
 const FAMILY_KEYS = Object.keys(FAMILIES) as FamilyKey[];
@@ -46,16 +47,6 @@ export interface RenderedTarget {
   readonly offsets: Uint32Array;
 }
 
-/** Blocks of prom-client's text: families joined by a blank line, header lines first. */
-function families(text: string): Array<[header: string, series: string]> {
-  return text
-    .replace(/\n$/, '')
-    .split('\n\n')
-    .map((block) => {
-      const lines = block.split('\n');
-      return [lines.slice(0, 2).join('\n'), lines.slice(2).join('\n')];
-    });
-}
 
 /** Work done between two yields to the event loop, so that rendering never stalls requests. */
 const SLICE_MS = 5;
