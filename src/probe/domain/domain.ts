@@ -148,8 +148,17 @@ export async function probeDomain(target: DomainTarget, options: DomainOptions):
     if (target.smtp) await probeMx(target, hosts, options, signal, now);
     for (const h of hosts) reasons.push(...addressReasons(h, sts.facts));
     reasons.push(...expectationReasons(target.expect, { mx: mx.facts, mtaSts: sts.facts, tlsRpt: rpt.facts, validating: validating === true }));
-    const senders = senderVerdicts({ domain, mx: mx.facts, mtaSts: sts.facts, validating }, target.senders);
-    const settled = settleSeverities(reasons, senders);
+    let senders = senderVerdicts({ domain, mx: mx.facts, mtaSts: sts.facts, validating }, target.senders);
+    let settled = settleSeverities(reasons, senders);
+    // Our own resolver gave no reply at all (the validation check and the MX lookup both
+    // failed without an answer): a local outage, which says nothing about the domain. No
+    // verdict or severity may blame the domain for it, or a monitoring check pages "mail
+    // blocked" when only the resolver next to it is down.
+    if (validating === null && (mx.facts.rcode === 'TIMEOUT' || mx.facts.rcode === 'ERROR')) {
+      const message = `the resolver ${dns.server} did not answer: whether mail to ${domain} is delivered is unknown`;
+      senders = senders.map(({ sender }) => ({ sender, verdict: 'unknown', route: 'dns', message, usableMx: [] }));
+      settled = settled.map((r) => (r.severity === 'info' ? r : { ...r, severity: 'unknown' }));
+    }
     return {
       domain,
       status: statusOfReasons(settled),

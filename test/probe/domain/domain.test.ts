@@ -172,6 +172,20 @@ t.test('one deadline for everything: a silent MX ends as mx_unreachable within i
   await silent.drained(2000);
 });
 
+t.test('our own resolver does not answer: unknown, never a domain that is blocked', async (t) => {
+  // A local outage (the resolver down or unreachable) says nothing about the domain: a
+  // monitoring check must not page "mail blocked, critical" for it.
+  for (const missing of [{ rcode: 'ERROR', error: 'recvmsg ECONNREFUSED' }, { hang: true }] as Answer[]) {
+    const r = await probeDomain(target(25), { dns: answeringDns({}, { missing }), timeoutMs: 300 });
+    t.equal(r.status, 'unknown', `${missing.rcode ?? 'silence'}: status`);
+    t.equal(r.resolver.validating, null);
+    t.notOk(r.reasons.some((x) => x.severity === 'critical' || x.severity === 'warning'), 'no reason claims a fault of the domain');
+    t.same(r.senders.map((s) => [s.verdict, s.route]), [['unknown', 'dns'], ['unknown', 'dns']]);
+    t.match(r.senders[0]!.message, /resolver 127\.0\.0\.1:53 did not answer/);
+    t.notOk(r.senders.some((s) => s.code), 'no Exchange Online code is claimed');
+  }
+});
+
 t.test('a domain that does not exist: domain_not_found alone, no TLS-RPT noise', async (t) => {
   const r = await probeDomain(target(25), { dns: answeringDns({}, { missing: { rcode: 'NXDOMAIN' } }), timeoutMs: 5000 });
   t.same(codes(r), ['domain_not_found:critical']);
