@@ -30,6 +30,12 @@ export interface ConfigWatchOptions {
   settleMs?: number;
   /** How often to look for a directory that has gone (default 1 s). */
   pollMs?: number;
+  /**
+   * Names of files in the directory whose changes never concern the configuration: the
+   * results database when it sits next to it, written all the time (each event would read
+   * and parse the configuration again: a second of a busy loop at 10,000 targets).
+   */
+  ignoreNames?: readonly string[];
 }
 
 export class ConfigWatcher {
@@ -46,6 +52,7 @@ export class ConfigWatcher {
   private pending: { read: SettledChange['read']; reads: number } | null = null;
   private dirGoneWarned = false;
   private closed = false;
+  private readonly ignored: ReadonlySet<string>;
 
   constructor(private readonly options: ConfigWatchOptions) {
     this.path = resolve(options.path);
@@ -53,6 +60,7 @@ export class ConfigWatcher {
     this.debounceMs = options.debounceMs ?? 500;
     this.settleMs = options.settleMs ?? 100;
     this.pollMs = options.pollMs ?? 1000;
+    this.ignored = new Set(options.ignoreNames ?? []);
   }
 
   /** Throws when the directory cannot be watched at all (the caller falls back to SIGHUP). */
@@ -81,7 +89,8 @@ export class ConfigWatcher {
     this.watcher = null;
     const id = this.identity();
     try {
-      const w = watch(this.dir, () => this.changed());
+      // No name (some platforms give none): it may be the configuration.
+      const w = watch(this.dir, (_event, name) => (name !== null && this.ignored.has(String(name)) ? undefined : this.changed()));
       // Errors come with the directory going away: look at it again, as for an event.
       w.on('error', () => this.changed());
       this.watcher = w;

@@ -3,6 +3,7 @@
  * Loads and watches the config file (and reloads on demand), keeps the running config when
  * a new one is invalid, listens, and shuts down in order.
  */
+import { basename, dirname, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { ConfigError, configFromText, loadConfig, type Config } from '../config/load.js';
@@ -209,6 +210,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   if (options.watch !== false) {
     const w = new ConfigWatcher({
       path: config.source,
+      ignoreNames: databaseFilesBeside(config.source, config.storage.path),
       ...options.watchTiming,
       onChange: fileChanged,
       onWarning: (message, err) => logger.warn({ err }, message),
@@ -241,4 +243,14 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   };
 
   return { app, scheduler, store, logger, address, config: () => config, reload, close };
+}
+
+/**
+ * The results database's files (SQLite's journal and WAL files included) when they sit in
+ * the configuration's directory, by name: their changes are not the configuration's.
+ */
+export function databaseFilesBeside(configPath: string, storagePath: string): string[] {
+  if (storagePath === ':memory:' || dirname(resolve(storagePath)) !== dirname(resolve(configPath))) return [];
+  const name = basename(storagePath);
+  return [name, `${name}-wal`, `${name}-shm`, `${name}-journal`];
 }

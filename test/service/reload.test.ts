@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { ConfigWatcher, type SettledChange } from '../../src/config/watch.js';
 import { createLogger } from '../../src/log.js';
-import { startService } from '../../src/service/service.js';
+import { databaseFilesBeside, startService } from '../../src/service/service.js';
 import type { Pki } from '../helpers/certs.js';
 import type { FakeSmtp } from '../helpers/fake-smtp.js';
 import { seedServers } from '../helpers/stack.js';
@@ -209,4 +209,35 @@ t.test('the watcher reads a file that changes without events until two reads agr
   t.equal(changes.length, 1);
   t.match(changes[0], { read: { text: /line29: 29\n$/ } }, 'the complete text, not a prefix');
   t.ok(changes[0]!.reads > 2, `read ${changes[0]!.reads} times`);
+});
+
+t.test('the results database beside the configuration: its writes are no change of the configuration', async (t) => {
+  // Each of its writes made the service read and parse the configuration again: a second of
+  // a busy event loop with 10,000 targets, every time SQLite wrote its file or WAL.
+  const dir = await newDir('database-beside');
+  await writeFile(join(dir, 'probe.yaml'), 'targets: []\n');
+  t.same(databaseFilesBeside(join(dir, 'probe.yaml'), join(dir, 'results.db')), ['results.db', 'results.db-wal', 'results.db-shm', 'results.db-journal']);
+  t.same(databaseFilesBeside(join(dir, 'probe.yaml'), join(dir, 'data', 'results.db')), [], 'elsewhere: nothing to ignore');
+  t.same(databaseFilesBeside(join(dir, 'probe.yaml'), ':memory:'), []);
+  const changes: SettledChange[] = [];
+  const watcher = new ConfigWatcher({
+    path: join(dir, 'probe.yaml'),
+    debounceMs: 50,
+    settleMs: 50,
+    ignoreNames: databaseFilesBeside(join(dir, 'probe.yaml'), join(dir, 'results.db')),
+    onChange: (c) => changes.push(c),
+    onWarning: () => undefined,
+  });
+  watcher.start();
+  t.teardown(() => watcher.close());
+  for (let i = 0; i < 10; i++) {
+    await writeFile(join(dir, 'results.db'), `page ${i}`);
+    await writeFile(join(dir, 'results.db-wal'), `frame ${i}`);
+    await sleep(20);
+  }
+  await sleep(400);
+  t.equal(changes.length, 0, 'no read for the database files');
+  await writeFile(join(dir, 'probe.yaml'), 'targets: [] # edited\n');
+  await until('the edit', () => changes.length === 1);
+  t.match(changes[0], { read: { text: /edited/ } }, 'the configuration itself is still watched');
 });
