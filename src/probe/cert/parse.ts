@@ -190,10 +190,25 @@ export function issuedBy(c: X509Certificate, issuer: X509Certificate): boolean {
   return c.issuer === issuer.subject && safeVerify(c, issuer);
 }
 
+/**
+ * Signature checks already made, per certificate object and issuer object: a service judges
+ * the same chains round after round (decoded certificates and trust anchors are kept), and
+ * verifying a signature again was 5 % of its CPU. The outcome depends only on the two
+ * certificates' bytes; weak maps, so nothing is kept past the certificates themselves.
+ */
+const verified = new WeakMap<X509Certificate, WeakMap<X509Certificate, boolean>>();
+
 function safeVerify(c: X509Certificate, issuer: X509Certificate): boolean {
+  let byIssuer = verified.get(c);
+  const known = byIssuer?.get(issuer);
+  if (known !== undefined) return known;
+  let ok: boolean;
   try {
-    return c.verify(issuer.publicKey);
+    ok = c.verify(issuer.publicKey);
   } catch {
-    return false;
+    ok = false;
   }
+  if (!byIssuer) verified.set(c, (byIssuer = new WeakMap()));
+  byIssuer.set(issuer, ok);
+  return ok;
 }
