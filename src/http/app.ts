@@ -2,7 +2,6 @@
  * Builds the Fastify app from its dependencies. It never listens and never schedules:
  * the service (or a test, through inject) does that.
  */
-import type { Readable } from 'node:stream';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -42,8 +41,8 @@ export interface AppDeps {
   /** Spans shown with /results/NAME. */
   historySize?: number;
   metrics: ProbeMetricsView & {
-    /** The scheduled results and service metrics, for GET /metrics, as a stream of text. */
-    stream(): Promise<Readable>;
+    /** The scheduled results and service metrics, for GET /metrics, as UTF-8 text. */
+    scrape(): Promise<Buffer>;
     /** One on-demand domain check as metrics (default: renderDomainMetrics). */
     renderDomain?(result: DomainResult): Promise<string>;
   };
@@ -124,7 +123,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get(
     '/metrics',
     { schema: { summary: 'Prometheus metrics of the scheduled results, the service and the process' } },
-    async (_request, reply) => reply.type(deps.metrics.contentType).send(await deps.metrics.stream()),
+    async (_request, reply) => reply.type(deps.metrics.contentType).send(await deps.metrics.scrape()),
   );
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

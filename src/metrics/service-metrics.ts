@@ -3,9 +3,8 @@
  * metrics and counters, followed at each scrape by the series of the stored results, kept
  * rendered per target (result-cache.ts) and brought up to date in the background as results
  * arrive: the store says which target has a new result, so nothing is reread or compared
- * for the others. A scrape streams the text in chunks, yielding to the event loop.
+ * for the others. A scrape sends the text as one buffer, mostly the kept renderings' bytes.
  */
-import { Readable } from 'node:stream';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ConfiguredDomain } from '../config/domains.js';
 import type { ConfiguredTarget } from '../config/load.js';
@@ -15,7 +14,7 @@ import type { ResultsStore, TargetSummary } from '../store/results-store.js';
 import { addBlackboxMetrics, type BlackboxContext } from './blackbox-metrics.js';
 import { addDomainMetrics, type DomainEntry } from './domain-metrics.js';
 import { RegistrySeriesCache } from './registry-cache.js';
-import { nextTurn, ResultSeriesCache, SCRAPE_CHUNK } from './result-cache.js';
+import { nextTurn, ResultSeriesCache } from './result-cache.js';
 import { addResultMetrics, type ResultEntry } from './result-metrics.js';
 
 /** A label value escaped as the exposition format (and prom-client) has it. */
@@ -153,32 +152,26 @@ export class ServiceMetrics {
 
   /** Everything for GET /metrics as one string: what one registry of the base and the results would give. */
   async render(): Promise<string> {
-    const parts: Buffer[] = [];
-    for await (const chunk of await this.stream()) parts.push(chunk as Buffer);
-    return Buffer.concat(parts).toString('utf8');
+    return (await this.scrape()).toString('utf8');
   }
 
   /**
-   * GET /metrics as a stream: the results brought up to date first (an error here is the
-   * scrape's error), then the text in chunks from the renderings as they were at that moment.
-   * The domain series (domain mode) follow the host targets' series.
+   * GET /metrics as one buffer: the results brought up to date first (an error here is the
+   * scrape's error), then the text from the renderings as they were at that moment. The
+   * domain series (domain mode) follow the host targets' series. One buffer, written to the
+   * socket at once: the kernel then takes it as fast as the client reads, with no turn of a
+   * busy event loop needed per piece (waiting for a turn per 1 MB chunk made a 30 MB scrape
+   * take 0.5 s).
    */
-  async stream(): Promise<Readable> {
+  async scrape(): Promise<Buffer> {
     await this.refresh();
     const summaries = this.deps.store.summaries();
-    const rendered = this.results.snapshot(summaries.map((s) => s.name));
     const [base, domains] = await Promise.all([this.base.metrics(), this.domainResults.text(this.domainEntries())]);
-    const results = this.results;
-    const probesTotal = this.probesTotal(summaries);
-    return Readable.from(
-      (async function* () {
-        yield Buffer.from(`${base.replace(/\n$/, '')}\n\n`);
-        yield* probesTotal;
-        yield Buffer.from('\n\n');
-        yield* results.chunks(rendered);
-        yield* textChunks(`\n${domains}\n`);
-      })(),
-      { objectMode: false },
+    const probesTotal = await this.probesTotal(summaries);
+    return this.results.scrape(
+      summaries.map((s) => s.name),
+      [Buffer.from(`${base.replace(/\n$/, '')}\n\n`), ...probesTotal, Buffer.from('\n\n')],
+      [Buffer.from(`\n${domains}\n`)],
     );
   }
 
@@ -186,7 +179,8 @@ export class ServiceMetrics {
    * smtp_tls_probes_total, written directly: up to four series per target, which a prom-client
    * counter rebuilt at each scrape made the costliest part of the base registry.
    */
-  private async *probesTotal(summaries: readonly TargetSummary[]): AsyncGenerator<Buffer> {
+  private async probesTotal(summaries: readonly TargetSummary[]): Promise<Buffer[]> {
+    const out: Buffer[] = [];
     let text = '# HELP smtp_tls_probes_total Scheduled probes run, by target and resulting status.\n# TYPE smtp_tls_probes_total counter';
     for (let i = 0; i < summaries.length; i++) {
       const s = summaries[i]!;
@@ -195,12 +189,13 @@ export class ServiceMetrics {
         if (n > 0) text += `\nsmtp_tls_probes_total{target="${target}",status="${status}"} ${n}`;
       }
       if (i % COUNTER_BATCH === COUNTER_BATCH - 1) {
-        yield Buffer.from(text);
+        out.push(Buffer.from(text));
         text = '';
         await nextTurn();
       }
     }
-    yield Buffer.from(text);
+    out.push(Buffer.from(text));
+    return out;
   }
 
   /** Stop the background rendering. */
@@ -249,6 +244,8 @@ export class ServiceMetrics {
       }
       await this.results.render(this.dirtyEntries());
     }
+    // Into the per-family buffers now, a second's results at a time, rather than at the scrape.
+    await this.results.sync(this.deps.store.summaries().map((s) => s.name));
   }
 
   /** The entries of the dirty targets, taken one at a time (parsed only when rendered). */
@@ -305,15 +302,6 @@ export class ServiceMetrics {
   private forget(name: string): void {
     this.results.delete(name);
     this.renderedWith.delete(name);
-  }
-}
-
-/** Text in chunks of SCRAPE_CHUNK bytes at most, with a turn of the event loop between them. */
-async function* textChunks(text: string): AsyncGenerator<Buffer> {
-  const bytes = Buffer.from(text);
-  for (let at = 0; at < bytes.length; at += SCRAPE_CHUNK) {
-    if (at > 0) await nextTurn();
-    yield bytes.subarray(at, at + SCRAPE_CHUNK);
   }
 }
 

@@ -7,7 +7,6 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import t from 'tap';
 import { DEFAULTS, type OnDemandPolicy } from '../../src/config/load.js';
 import { buildApp } from '../../src/http/app.js';
@@ -53,7 +52,7 @@ async function app(change: Partial<OnDemandPolicy> = {}, probeDomain?: DomainPro
     health: () => ({ config: { source: 'test', loadedAt: 'now', targets: 0, lastReload: null } }),
     notReady: () => null,
     version: '0.0.0',
-    metrics: { contentType: 'text/plain; version=0.0.4', renderProbe: async () => '', countOnDemand: (o) => void outcomes.push(o), stream: async () => Readable.from([]) },
+    metrics: { contentType: 'text/plain; version=0.0.4', renderProbe: async () => '', countOnDemand: (o) => void outcomes.push(o), scrape: async () => Buffer.alloc(0) },
     drain,
   });
   t.teardown(() => a.close());

@@ -4,7 +4,6 @@
  * and nothing may connect. To add a case, add a line to one of the tables below.
  */
 import net from 'node:net';
-import { Readable } from 'node:stream';
 import t from 'tap';
 import { DEFAULTS, type OnDemandPolicy } from '../../src/config/load.js';
 import { ADDRESS_CLASSES } from '../../src/config/schema.js';
@@ -166,7 +165,7 @@ async function app(port: number, refuseAddresses: OnDemandPolicy['refuseAddresse
     probeDefaults: { ehloName: 'probe.test' },
     defaultTimeoutMs: 2000,
   };
-  const metrics = { contentType: 'text/plain', renderProbe: async () => '', countOnDemand: () => undefined, stream: async () => Readable.from([]) };
+  const metrics = { contentType: 'text/plain', renderProbe: async () => '', countOnDemand: () => undefined, scrape: async () => Buffer.alloc(0) };
   const a = await buildApp({
     logger: createLogger('silent'),
     store: new MemoryResultsStore(),

@@ -194,6 +194,79 @@ t.test('series rendered per target: the text of one registry, re-rendered only f
   t.equal(await other.text(['odd', 'plain']), await oneRegistry(variants), 'duplicates, NaN, infinities, no certificate, escapes: as a registry writes them');
 });
 
+t.test('per-family buffers: any sequence of results, removals, label and order changes gives one registry\'s text', async (t) => {
+  // The arenas are written over in place when lengths stay, rebuilt around the changes when
+  // they do not, and rebuilt whole when members come, go or move; renderings made during a
+  // sync stay pending for the next one. Each step is compared with one registry of the same
+  // entries in the same order.
+  const oneRegistry = async (entries: ResultEntry[]) => {
+    const r = new Registry();
+    addResultMetrics(r, entries);
+    return (await r.metrics()).replace(/\n$/, '');
+  };
+  const seed = service.store.all().find((r) => r.name === 'seed')!.latest;
+  let state = 0x9e3779b9;
+  const random = (n: number) => {
+    state = (Math.imul(state ^ (state >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
+    return state % n;
+  };
+  // Durations of 1 to 6 digits: lengths change from one result to the next, or stay.
+  const resultOf = () => ({ ...seed, durationMs: [7, 42, 123.4, 5000, 98765.4321][random(5)]! + random(3) });
+  const labelsOf = (): Record<string, string> => (random(4) === 0 ? { site: `dc${random(3)}` } : {});
+  const all = Array.from({ length: 12 }, (_, i) => ({ name: `t${i}`, labels: {} as Record<string, string>, result: resultOf() as TargetResult, intervalSeconds: 60 }));
+  let order = all.map((e) => e.name);
+  const present = new Set(order.slice(0, 8));
+  // A yield after every family: renderings arrive in the middle of a sync.
+  const cache = new ResultSeriesCache({ sliceMs: -1 });
+  const labelNames = () => [...new Set(all.filter((e) => present.has(e.name)).flatMap((e) => Object.keys(e.labels)))].sort();
+  const expected = () => oneRegistry(order.filter((n) => present.has(n)).map((n) => all.find((e) => e.name === n)!));
+  cache.setLabelNames(labelNames());
+  await cache.render(all.filter((e) => present.has(e.name)));
+  let mismatches = 0;
+  for (let step = 0; step < 300; step++) {
+    const op = random(10);
+    const e = all[random(all.length)]!;
+    // A result waiting to be written in, so that a sync has work (and yields after each family).
+    const fresh = all.find((x, i) => present.has(x.name) && i >= random(all.length));
+    if (fresh) {
+      fresh.result = resultOf();
+      await cache.render([fresh]);
+    }
+    // Sometimes what follows happens in the middle of a sync.
+    const during = random(2) === 0 ? cache.sync(order) : null;
+    if (during) await new Promise((r) => setImmediate(r));
+    if (op < 5) {
+      // A new result for a few targets, sometimes while a sync runs.
+      const some = all.filter((x) => present.has(x.name) && random(3) === 0);
+      for (const x of some) x.result = resultOf();
+      const sync = random(2) === 0 ? cache.sync(order) : Promise.resolve();
+      await cache.render(some);
+      await sync;
+    } else if (op === 5 && present.has(e.name)) {
+      present.delete(e.name);
+      cache.delete(e.name);
+      if (!cache.setLabelNames(labelNames())) await cache.render(all.filter((x) => present.has(x.name)));
+    } else if (op === 6 && !present.has(e.name)) {
+      present.add(e.name);
+      e.result = resultOf();
+      if (!cache.setLabelNames(labelNames())) await cache.render(all.filter((x) => present.has(x.name)));
+      else await cache.render([e]);
+    } else if (op === 7 && present.has(e.name)) {
+      e.labels = labelsOf();
+      if (!cache.setLabelNames(labelNames())) await cache.render(all.filter((x) => present.has(x.name)));
+      else await cache.render([e]);
+    } else if (op === 8) {
+      // The store's order changed (a target removed and added again).
+      const at = random(order.length);
+      order = [...order.slice(0, at), ...order.slice(at + 1), order[at]!];
+    } else await cache.sync(order);
+    await during;
+    if ((await cache.text(order)) !== (await expected())) mismatches++;
+  }
+  t.equal(mismatches, 0, '300 random steps, each the text of one registry');
+  t.equal(cache.size, present.size);
+});
+
 t.test('/metrics is the base registry followed by the results, as one merged registry', async (t) => {
   const { text } = await scrape();
   // The host results, then the domain results (domain mode; none configured here: headers only).
