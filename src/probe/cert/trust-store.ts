@@ -12,7 +12,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
-import { DerError, TAG, children, expectTlv, readWhole, type Tlv } from './der.js';
+import { DerError, TAG, readTlv, type Tlv } from './der.js';
 
 export interface TrustStore {
   /** Is this certificate, byte for byte, one of the store's? */
@@ -54,28 +54,36 @@ const asciiAlnum = (b: number) => (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <=
  * anything.
  */
 function nameKey(d: Uint8Array, name: Tlv): string | null {
+  // Walked with readTlv alone (no lists): every certificate of the store is keyed at start.
+  if (name.tag !== TAG.sequence) return null;
   let key = '';
-  for (const rdn of children(d, name)) {
+  for (let r = name.start; r < name.end; ) {
+    const rdn = readTlv(d, r, name.end);
+    r = rdn.end;
     if (rdn.tag !== TAG.set) return null;
-    for (const atv of children(d, rdn)) {
-      const value = atv.tag === TAG.sequence ? children(d, atv)[1] : undefined;
-      const width = value && WIDTH[value.tag];
-      if (!value || !width || (value.end - value.start) % width) return null;
-      if (value.tag === TAG.utf8String) {
+    for (let a = rdn.start; a < rdn.end; ) {
+      const atv = readTlv(d, a, rdn.end);
+      a = atv.end;
+      if (atv.tag !== TAG.sequence) return null;
+      const value = readTlv(d, readTlv(d, atv.start, atv.end).end, atv.end);
+      const width = WIDTH[value.tag];
+      if (!width || value.end !== atv.end || (value.end - value.start) % width) return null;
+      let ascii = true;
+      // A character is ASCII when all but its last octet are zero (in UTF-8, every octet
+      // of a longer character is 0x80 or more).
+      for (let i = value.start; i < value.end; i += width) {
+        const last = d[i + width - 1]!;
+        let high = 0;
+        for (let j = i; j < i + width - 1; j++) high |= d[j]!;
+        if (high !== 0 || last >= 0x80) ascii = false;
+        else if (asciiAlnum(last)) key += String.fromCharCode(last);
+      }
+      if (!ascii && value.tag === TAG.utf8String) {
         try {
           utf8.decode(d.subarray(value.start, value.end));
         } catch {
           return null; // OpenSSL does not print it as text either
         }
-      }
-      // A character is ASCII when all but its last octet are zero (in UTF-8, every octet
-      // of a longer character is 0x80 or more).
-      for (let i = value.start; i < value.end; i += width) {
-        const last = d[i + width - 1]!;
-        if (!asciiAlnum(last)) continue;
-        let high = 0;
-        for (let j = i; j < i + width - 1; j++) high |= d[j]!;
-        if (high === 0) key += String.fromCharCode(last);
       }
       key += '|';
     }
@@ -83,21 +91,22 @@ function nameKey(d: Uint8Array, name: Tlv): string | null {
   return key;
 }
 
-/** The issuer and subject Names of a certificate, as encoded; throws DerError on what is not one. */
-function names(d: Uint8Array): { issuer: Tlv; subject: Tlv } {
-  const cert = readWhole(d, TAG.sequence, 'Certificate');
-  const tbs = expectTlv(d, cert.start, cert.end, TAG.sequence, 'tbsCertificate');
-  const fields = children(d, tbs);
-  const v = fields[0]?.tag === 0xa0 ? 1 : 0;
-  const issuer = fields[v + 2];
-  const subject = fields[v + 4];
-  if (issuer?.tag !== TAG.sequence || subject?.tag !== TAG.sequence) throw new DerError('tbsCertificate: no issuer and subject');
-  return { issuer, subject };
+/** The issuer or subject Name of a certificate, as encoded; throws DerError on what is not one. */
+function nameOf(d: Uint8Array, which: 'issuer' | 'subject'): Tlv {
+  const cert = readTlv(d, 0, d.length);
+  if (cert.tag !== TAG.sequence) throw new DerError('not a Certificate');
+  const tbs = readTlv(d, cert.start, cert.end);
+  if (tbs.tag !== TAG.sequence) throw new DerError('not a tbsCertificate');
+  const next = (t: Tlv) => readTlv(d, t.end, tbs.end);
+  let field = readTlv(d, tbs.start, tbs.end);
+  if (field.tag === 0xa0) field = next(field); // version, then serialNumber
+  const issuer = next(next(field)); // after the signature algorithm
+  return which === 'issuer' ? issuer : next(next(issuer)); // after the validity
 }
 
 function keyOf(der: Uint8Array, which: 'issuer' | 'subject'): string | null {
   try {
-    return nameKey(der, names(der)[which]);
+    return nameKey(der, nameOf(der, which));
   } catch {
     return null;
   }
