@@ -9,10 +9,15 @@
  * by a key cut from its subject name with the DER reader (issuersOf), and parsed only when a
  * lookup reaches it; the answer is still decided by Node's own subject text.
  */
-import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import type * as nodeCrypto from 'node:crypto';
 import { rootCertificates } from 'node:tls';
 import { DerError, TAG, readTlv, type Tlv } from './der.js';
+
+// Node's own module object rather than an ESM import, whose namespace reads every export
+// and so loads what a one-shot check never uses (README "Performance", `check`).
+const { X509Certificate } = process.getBuiltinModule('node:crypto');
+const { readFileSync } = process.getBuiltinModule('node:fs');
+type X509Certificate = nodeCrypto.X509Certificate;
 
 export interface TrustStore {
   /** Is this certificate, byte for byte, one of the store's? */
