@@ -71,3 +71,26 @@ t.test('check loads only the probe engine and Node itself: no npm package at all
   }
   t.ok(staticClosure(join(src, 'cli', 'domain.ts')).files.has(join(src, 'probe', 'domain', 'domain.ts')), 'the domain command does');
 });
+
+t.test('the built check is one file of that same closure, importing only Node itself', async (t) => {
+  // `npm run build` bundles dist/cli/check.js (scripts/bundle-check.mjs): one module for the
+  // compile cache to serve instead of ~30. It must hold exactly the modules the rule above
+  // allows, so what is checked on the sources holds for what runs.
+  const dist = join(root, 'dist', 'cli');
+  const bundle = readFileSync(join(dist, 'check.js'), 'utf8');
+  const specs = [...bundle.matchAll(/(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|(?:^|\n)\s*import\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)].map(
+    (m) => (m[1] ?? m[2] ?? m[3])!,
+  );
+  t.ok(specs.length > 0, 'its imports were read');
+  t.same(specs.filter((s) => !s.startsWith('node:')), [], 'no module of ours, no npm package: only node: builtins');
+  const map = JSON.parse(readFileSync(join(dist, 'check.js.map'), 'utf8')) as { sources: string[] };
+  const built = map.sources.map((s) => relative(src, resolve(dist, s))).sort();
+  const closure = [...staticClosure(join(src, 'cli', 'check.ts')).files].map((f) => relative(src, f));
+  // Modules of types only compile to nothing, and nothing imports them at run time.
+  const typesOnly = (f: string) =>
+    readFileSync(join(root, 'dist', f.replace(/\.ts$/, '.js')), 'utf8')
+      .replace(/\/\*[\s\S]*?\*\/|^\s*\/\/.*$/gm, '')
+      .trim() === 'export {};';
+  t.same(built, closure.filter((f) => !typesOnly(f)).sort(), 'built from exactly the static closure of src/cli/check.ts');
+  t.ok(closure.filter(typesOnly).length < 6, 'a few modules of types only');
+});

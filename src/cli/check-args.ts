@@ -4,12 +4,16 @@
  */
 import { readCaFile } from '../config/read-file.js';
 import { ipVersion } from '../probe/ip.js';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import { splitPem } from '../probe/cert/trust-store.js';
 import { normalizeThumbprint } from '../probe/cert/judge.js';
 import { parseServerName } from '../probe/host.js';
 import { makeTarget, TARGET_DEFAULTS } from '../probe/probe-target.js';
 import type { ProbeTarget } from '../probe/types.js';
+
+// Node's own module object rather than an ESM import, whose namespace reads every export
+// and so loads what a one-shot check never uses (README "Performance", `check`).
+const { parseArgs } = process.getBuiltinModule('node:util');
 
 export class UsageError extends Error {
   override name = 'UsageError';

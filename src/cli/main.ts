@@ -5,7 +5,6 @@
  * or domain mode.
  */
 import module from 'node:module';
-import { version } from '../version.js';
 
 // Compiled code of our modules and dependencies is kept on disk (in the OS temp directory, or
 // NODE_COMPILE_CACHE) and reused: a one-shot check starts much faster from the second run on.
@@ -46,7 +45,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./demo.js')).runDemo(rest, io);
     case '-V':
     case '--version':
-      io.stdout(`${version()}\n`);
+      // Imported here, not above: its ESM import of node:fs loads what `check` never uses.
+      io.stdout(`${(await import('../version.js')).version()}\n`);
       return 0;
     case undefined:
     case '-h':

@@ -4,7 +4,9 @@
  * writer would otherwise stop the event loop in open(2) for good) and a device such as
  * /dev/zero is refused before a byte is read.
  */
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+// Node's own module object rather than an ESM import, whose namespace reads every export
+// and so loads what a one-shot check never uses (README "Performance", `check`).
+const { closeSync, constants, fstatSync, openSync, readSync } = process.getBuiltinModule('node:fs');
 
 /** The text, or why not: an errno code (`ENOENT`), or a sentence. */
 export type FileRead = { text: string } | { problem: string };

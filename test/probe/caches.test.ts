@@ -106,7 +106,54 @@ t.test('the trust store parses a certificate once however often a CA text repeat
   const store = trustStore(ca.root.certPem + ca.intermediate.certPem + rewrapped + ca.root.certPem);
   const root = new X509Certificate(ca.root.certPem);
   const intermediate = new X509Certificate(ca.intermediate.certPem);
-  t.equal(store.bySubject(root.subject).length, 1, 'one entry for the root');
+  t.equal(store.issuersOf(root).length, 1, 'one entry for the root');
   t.ok(store.has(root) && store.has(intermediate), 'both are in the store');
-  t.equal(store.bySubject(intermediate.issuer)[0]?.fingerprint256, root.fingerprint256, 'the issuer is found');
+  t.equal(store.issuersOf(intermediate)[0]?.fingerprint256, root.fingerprint256, 'the issuer is found');
+});
+
+t.test('the trust store finds an issuer by the name as Node prints it, however the name is encoded', async (t) => {
+  // Lookups go through a key cut from the encoded name; the answer must stay that of Node's
+  // text: a UTF8String and a PrintableString of the same name are the same issuer (OpenSSL
+  // matches them too), and a value of a type the key does not read still matches.
+  const keys = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
+  const issue = async (subject: x509.Name | string, issuer: x509.Name | string, ca: boolean) =>
+    new X509Certificate(
+      Buffer.from(
+        (await x509.X509CertificateGenerator.create({
+          serialNumber: ca ? '01' : '02',
+          subject,
+          issuer,
+          notBefore: new Date(Date.now() - 60_000),
+          notAfter: new Date(Date.now() + 86_400_000),
+          publicKey: keys.publicKey,
+          signingKey: keys.privateKey,
+          signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+          extensions: ca ? [new x509.BasicConstraintsExtension(true, undefined, true)] : [],
+        })).rawData,
+      ),
+    );
+  const utf8 = new x509.Name([{ O: [{ utf8String: 'Encodings' }] }, { CN: [{ utf8String: 'Encodings Root' }] }]);
+  const printable = new x509.Name([{ O: [{ printableString: 'Encodings' }] }, { CN: [{ printableString: 'Encodings Root' }] }]);
+  const root = await issue(utf8, utf8, true);
+  const leaf = await issue('CN=mail.example.com', printable, false);
+  t.not(Buffer.from(printable.toArrayBuffer()).toString('hex'), Buffer.from(utf8.toArrayBuffer()).toString('hex'), 'encoded apart');
+  t.equal(leaf.issuer, root.subject, 'printed alike');
+  const other = await pki('Other');
+  const store = trustStore(root.toString() + other.root.certPem);
+  t.same(store.issuersOf(leaf).map((c) => c.fingerprint256), [root.fingerprint256], 'found by its text');
+  t.ok(store.has(root), 'the root itself is in the store');
+  t.notOk(store.has(leaf), 'the leaf is not');
+  t.same(store.issuersOf(new X509Certificate(other.intermediate.certPem)).map((c) => c.subject), [other.root.cert.subject.replace(', ', '\n')], 'another name finds its own');
+  t.same(store.issuersOf(new X509Certificate((await pki('Third')).intermediate.certPem)), [], 'a name not in the store finds nothing');
+
+  // A name with a value of a type the key does not read (a BIT STRING) prints as the text of
+  // its octets, like a PrintableString of that text: the root holding it is still found.
+  const odd = `CN=#030f00${Buffer.from('Encodings Root').toString('hex')}`;
+  const oddRoot = await issue(odd, odd, true);
+  const printed = new x509.Name([{ CN: [{ printableString: 'Encodings Root' }] }]);
+  const oddLeaves = [await issue('CN=mail.example.com', odd, false), await issue('CN=mail.example.com', printed, false)];
+  t.same(oddLeaves.map((c) => c.issuer), [oddRoot.subject, oddRoot.subject], 'printed alike');
+  const oddStore = trustStore(`${other.root.certPem}${oddRoot.toString()}${root.toString()}`);
+  for (const c of oddLeaves) t.same(oddStore.issuersOf(c).map((r) => r.fingerprint256), [oddRoot.fingerprint256], `found from ${c.issuer}`);
+  t.same(oddStore.issuersOf(leaf).map((c) => c.fingerprint256), [root.fingerprint256], 'and not taken for another');
 });

@@ -62,7 +62,7 @@ export function judgeChain(served: readonly ParsedCert[], store: TrustStore): Tr
 }
 
 function trustedRootOf(c: X509Certificate, store: TrustStore): X509Certificate | undefined {
-  return store.bySubject(c.issuer).find((r) => r.subject === r.issuer && issuedBy(c, r));
+  return store.issuersOf(c).find((r) => r.subject === r.issuer && issuedBy(c, r));
 }
 
 type Missing = { kind: 'untrusted' | 'incomplete'; message: string };
@@ -70,7 +70,7 @@ type Missing = { kind: 'untrusted' | 'incomplete'; message: string };
 /** The issuer of `cur` was neither sent nor a trusted root. Who is it? */
 function missingIssuer(cur: ParsedCert, isLeaf: boolean, store: TrustStore): Missing {
   const issuer = windowsDn(cur.issuerRdns);
-  const known: X509Certificate | undefined = store.bySubject(cur.node.issuer).find((c) => issuedBy(cur.node, c));
+  const known: X509Certificate | undefined = store.issuersOf(cur.node).find((c) => issuedBy(cur.node, c));
   if (known) {
     return {
       kind: 'incomplete',

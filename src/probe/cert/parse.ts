@@ -2,13 +2,18 @@
  * One served certificate, decoded once into the facts the verdict and the report need.
  * Throws only on DER that is not a certificate; the caller turns that into a reason.
  */
-import { X509Certificate, createHash } from 'node:crypto';
+import type * as nodeCrypto from 'node:crypto';
 import { decodeCertificateDer } from './certificate-der.js';
 import { TAG, oid, readTlv } from './der.js';
 import { decodeExtensions, type Extensions } from './extensions.js';
 import { canonicalIp } from './identity.js';
 import type { Rdn } from './windows-dn.js';
 import { Lru } from '../lru.js';
+
+// Node's own module object rather than an ESM import, whose namespace reads every export
+// and so loads what a one-shot check never uses (README "Performance", `check`).
+const { X509Certificate, createHash } = process.getBuiltinModule('node:crypto');
+type X509Certificate = nodeCrypto.X509Certificate;
 
 export interface SignatureAlgorithm {
   oid: string;

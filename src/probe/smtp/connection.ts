@@ -4,13 +4,16 @@
  * what went wrong in which phase; an expired deadline becomes the timeout of the current
  * phase. Nothing here throws past the probe, and close() leaves no socket behind.
  */
-import { createHash } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import { onAbort } from '../abort.js';
 import { Lru } from '../lru.js';
 import { localShortage, type ReasonCode } from '../reasons.js';
 import { ReplyParser, type Reply } from './reply-parser.js';
+
+// Node's own module object rather than an ESM import, whose namespace reads every export
+// and so loads what a one-shot check never uses (README "Performance", `check`).
+const { createHash } = process.getBuiltinModule('node:crypto');
 
 export type Phase = 'connect' | 'greeting' | 'ehlo' | 'starttls' | 'tls' | 'secure' | 'tlsEhlo' | 'quit';
 
