@@ -53,8 +53,8 @@ export interface RenderedTarget {
 /**
  * One family's series of every member, in member order: member i is bytes[at[i], at[i + 1]),
  * and bytes[0, at[members]) the family's text. `spare` is the buffer the family was in before
- * its last rebuild: the next rebuild writes there when it fits, so that a steady service
- * allocates nothing for its series (scrapes copy the arenas; nothing else holds them).
+ * its last rebuild: the next rebuild writes there when it fits and no scrape is still sending
+ * it, so that a steady service allocates next to nothing for its series.
  */
 interface Arena {
   bytes: Buffer;
@@ -62,13 +62,17 @@ interface Arena {
   spare: Buffer | null;
 }
 
+/** A scrape's text: `parts` one after the other, `length` bytes in all; release() once sent. */
+export interface Scrape {
+  readonly parts: readonly Buffer[];
+  readonly length: number;
+  release(): void;
+}
+
 /** Work done between two yields to the event loop, so that rendering never stalls requests. */
 const SLICE_MS = 5;
 
 export const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-/** Bytes of a scrape copied between two yields (about 1 ms of memcpy, page faults included). */
-const COPY_SLICE = 4 * 1024 * 1024;
 
 /** Room left for growth when a family needs a bigger buffer: durations and counts change length. */
 const HEADROOM = 1.1;
@@ -84,7 +88,9 @@ export class ResultSeriesCache {
   private readonly removed = new Set<string>();
   private readonly headers: Buffer[] = [];
   private custom: readonly string[] = [];
-  /** The arenas are changed by one sync at a time, and read (copied) only between syncs. */
+  /** Arena buffers that scrapes are sending, and how many: never written over meanwhile. */
+  private readonly held = new Map<Buffer, number>();
+  /** The arenas are changed by one sync at a time; scrapes take them between syncs. */
   private syncing: Promise<void> = Promise.resolve();
   private readonly sliceMs: number;
   /** Counts changes of the label names: a sync that saw one in its course keeps nothing. */
@@ -168,35 +174,34 @@ export class ResultSeriesCache {
   }
 
   /**
-   * These targets' families (after a sync), with `before` and `after` around them, as one
-   * buffer: the text of one registry holding them all, each series line ending in a newline.
+   * These targets' families (after a sync), with `before` and `after` around them: the text
+   * of one registry holding them all, each series line ending in a newline, as buffers to
+   * send one after the other. No copy: the arenas themselves, which no sync writes over until
+   * `release()` (call it once the response is sent, or has failed).
    */
-  async scrape(names: readonly string[], before: readonly Buffer[] = [], after: readonly Buffer[] = []): Promise<Buffer> {
+  async scrape(names: readonly string[], before: readonly Buffer[] = [], after: readonly Buffer[] = []): Promise<Scrape> {
     const run = this.syncing.then(async () => {
       await this.bringUpToDate(names);
-      // Copied before any other sync may change the arenas (they wait for this one): one
-      // consistent set, in slices of at most COPY_SLICE bytes with a turn of the loop between.
       const parts: Buffer[] = [...before];
+      const held: Buffer[] = [];
       for (let h = 0; h < this.headers.length; h++) {
         const a = this.arenas[h]!;
         parts.push(this.headers[h]!, a.bytes.subarray(0, a.at[a.at.length - 1]));
+        held.push(a.bytes);
+        this.held.set(a.bytes, (this.held.get(a.bytes) ?? 0) + 1);
       }
       parts.push(...after);
-      const out = Buffer.allocUnsafeSlow(parts.reduce((n, b) => n + b.length, 0));
-      let used = 0;
-      let sinceYield = 0;
-      for (const part of parts) {
-        for (let from = 0; from < part.length; from += COPY_SLICE) {
-          const n = part.copy(out, used, from, Math.min(part.length, from + COPY_SLICE));
-          used += n;
-          sinceYield += n;
-          if (sinceYield >= COPY_SLICE) {
-            await nextTurn();
-            sinceYield = 0;
-          }
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        for (const b of held) {
+          const n = this.held.get(b)! - 1;
+          if (n > 0) this.held.set(b, n);
+          else this.held.delete(b);
         }
-      }
-      return out;
+      };
+      return { parts, length: parts.reduce((n, p) => n + p.length, 0), release };
     });
     this.syncing = run.then(
       () => undefined,
@@ -207,8 +212,11 @@ export class ResultSeriesCache {
 
   /** The whole text of these targets' families (tests, and what one string is wanted for). */
   async text(names: readonly string[]): Promise<string> {
+    const scrape = await this.scrape(names);
+    const text = Buffer.concat(scrape.parts).toString('utf8');
+    scrape.release();
     // One registry's text has no newline after its last series: each series line ends in one here.
-    return (await this.scrape(names)).toString('utf8').replace(/\n$/, '');
+    return text.replace(/\n$/, '');
   }
 
   private async bringUpToDate(names: readonly string[]): Promise<void> {
@@ -252,11 +260,12 @@ export class ResultSeriesCache {
       let delta = 0;
       for (const { i, r } of changes) delta += r.offsets[h + 1]! - r.offsets[h]! - (at[i + 1]! - at[i]!);
       const sameLengths = delta === 0 && changes.every(({ i, r }) => r.offsets[h + 1]! - r.offsets[h]! === at[i + 1]! - at[i]!);
-      if (sameLengths) {
-        // Each change fits its place: written over it.
+      if (sameLengths && !this.held.has(arena.bytes)) {
+        // Each change fits its place, and no scrape is sending these bytes: written over them.
         for (const { i, r } of changes) r.bytes.copy(arena.bytes, at[i], r.offsets[h], r.offsets[h + 1]);
       } else {
-        this.arenas[h] = refolded(arena, changes, h, at[at.length - 1]! + delta);
+        const spare = arena.spare && !this.held.has(arena.spare) ? arena.spare : null;
+        this.arenas[h] = refolded(arena, spare, changes, h, at[at.length - 1]! + delta);
       }
       if (performance.now() - slice > this.sliceMs) {
         await nextTurn();
@@ -312,12 +321,13 @@ function emptyArena(): Arena {
 
 /**
  * Family h with these changes (sorted by place) into a buffer of `length` bytes at least:
- * the unchanged runs between them copied whole. Writes into the spare buffer when it fits.
+ * the unchanged runs between them copied whole. Writes into `spare` (a buffer no scrape is
+ * sending) when it fits.
  */
-function refolded(arena: Arena, changes: ReadonlyArray<{ i: number; r: RenderedTarget }>, h: number, length: number): Arena {
+function refolded(arena: Arena, spare: Buffer | null, changes: ReadonlyArray<{ i: number; r: RenderedTarget }>, h: number, length: number): Arena {
   const old = arena.at;
   const n = old.length - 1;
-  const bytes = arena.spare && arena.spare.length >= length ? arena.spare : Buffer.allocUnsafeSlow(Math.ceil(length * HEADROOM));
+  const bytes = spare && spare.length >= length ? spare : Buffer.allocUnsafeSlow(Math.ceil(length * HEADROOM));
   const at = new Uint32Array(old.length);
   let used = 0;
   let next = 0;

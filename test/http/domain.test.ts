@@ -52,7 +52,7 @@ async function app(change: Partial<OnDemandPolicy> = {}, probeDomain?: DomainPro
     health: () => ({ config: { source: 'test', loadedAt: 'now', targets: 0, lastReload: null } }),
     notReady: () => null,
     version: '0.0.0',
-    metrics: { contentType: 'text/plain; version=0.0.4', renderProbe: async () => '', countOnDemand: (o) => void outcomes.push(o), scrape: async () => Buffer.alloc(0) },
+    metrics: { contentType: 'text/plain; version=0.0.4', renderProbe: async () => '', countOnDemand: (o) => void outcomes.push(o), scrape: async () => ({ parts: [], length: 0, release: () => undefined }) },
     drain,
   });
   t.teardown(() => a.close());

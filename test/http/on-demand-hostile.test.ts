@@ -165,7 +165,7 @@ async function app(port: number, refuseAddresses: OnDemandPolicy['refuseAddresse
     probeDefaults: { ehloName: 'probe.test' },
     defaultTimeoutMs: 2000,
   };
-  const metrics = { contentType: 'text/plain', renderProbe: async () => '', countOnDemand: () => undefined, scrape: async () => Buffer.alloc(0) };
+  const metrics = { contentType: 'text/plain', renderProbe: async () => '', countOnDemand: () => undefined, scrape: async () => ({ parts: [], length: 0, release: () => undefined }) };
   const a = await buildApp({
     logger: createLogger('silent'),
     store: new MemoryResultsStore(),

@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { Counter, Registry, register as globalRegister } from 'prom-client';
-import { ResultSeriesCache } from '../../src/metrics/result-cache.js';
+import { ResultSeriesCache, type Scrape } from '../../src/metrics/result-cache.js';
 import { addDomainMetrics } from '../../src/metrics/domain-metrics.js';
 import { addResultMetrics, type ResultEntry } from '../../src/metrics/result-metrics.js';
 import type { TargetResult } from '../../src/probe/types.js';
@@ -223,6 +223,8 @@ t.test('per-family buffers: any sequence of results, removals, label and order c
   cache.setLabelNames(labelNames());
   await cache.render(all.filter((e) => present.has(e.name)));
   let mismatches = 0;
+  let changedUnderScrape = 0;
+  let held: { scrape: Scrape; text: string } | null = null;
   for (let step = 0; step < 300; step++) {
     const op = random(10);
     const e = all[random(all.length)]!;
@@ -262,8 +264,18 @@ t.test('per-family buffers: any sequence of results, removals, label and order c
     } else await cache.sync(order);
     await during;
     if ((await cache.text(order)) !== (await expected())) mismatches++;
+    // A scrape still being sent keeps its bytes, whatever is written in meanwhile.
+    if (held && random(3) === 0) {
+      if (Buffer.concat(held.scrape.parts).toString() !== held.text) changedUnderScrape++;
+      held.scrape.release();
+      held = null;
+    } else if (!held && random(3) === 0) {
+      const scrape = await cache.scrape(order);
+      held = { scrape, text: Buffer.concat(scrape.parts).toString() };
+    }
   }
   t.equal(mismatches, 0, '300 random steps, each the text of one registry');
+  t.equal(changedUnderScrape, 0, 'no scrape saw its bytes change while it was being sent');
   t.equal(cache.size, present.size);
 });
 
