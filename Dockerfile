@@ -36,5 +36,8 @@ EXPOSE 9925
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:9925/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # Exec form: signals reach node (SIGTERM stops gracefully, SIGHUP reloads).
-ENTRYPOINT ["node", "dist/cli/main.js"]
+# V8's young generation capped at 2 x 16 MB (Node 20's default): left alone, Node 24 grows it
+# to 2 x 64 MB where memory is plentiful, 100 MB more RSS at 10,000 targets and longer pauses,
+# for no more probes (README "Performance"). npm start passes the same flag.
+ENTRYPOINT ["node", "--max-semi-space-size=16", "dist/cli/main.js"]
 CMD ["serve", "--listen", "0.0.0.0:9925"]

@@ -5,6 +5,7 @@
  * latency, event-loop lag and RSS. Real minutes: a round is a cron minute.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile, spawn, spawnSync } from 'node:child_process';
@@ -36,13 +37,6 @@ async function withService<T>(configText: string, fn: (s: Service) => Promise<T>
     await service.close(0);
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-async function timed(url: string): Promise<{ ms: number; bytes: number; status: number }> {
-  const t0 = performance.now();
-  const r = await fetch(url);
-  const body = await r.arrayBuffer();
-  return { ms: performance.now() - t0, bytes: body.byteLength, status: r.status };
 }
 
 const BLACKBOX = 'prometheus-blackbox-exporter';
@@ -96,6 +90,43 @@ async function blackbox(dir: string, caFile: string): Promise<{ port: number; st
       if (child.exitCode === null) await once(child, 'exit');
     },
   };
+}
+
+/**
+ * A client in a process of its own that asks /healthz, then /results/NAME of the next target,
+ * every 200 ms until stop(), which returns the latencies (ms).
+ */
+function latencyPoller(base: string, n: number): { stop(): Promise<{ health: number[]; one: number[] }> } {
+  const script = `
+    const [base, n] = [process.env.BASE, Number(process.env.N)];
+    const health = [], one = [];
+    let running = true;
+    process.stdin.on('end', () => (running = false)).resume();
+    const timed = async (url) => { const t0 = performance.now(); await (await fetch(url)).arrayBuffer(); return performance.now() - t0; };
+    while (running) {
+      health.push(await timed(base + '/healthz'));
+      one.push(await timed(base + '/results/t' + (one.length % n)));
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    process.stdout.write(JSON.stringify({ health, one }));`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, BASE: base, N: String(n) } });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  return {
+    async stop() {
+      child.stdin!.end();
+      await once(child, 'exit');
+      return JSON.parse(out) as { health: number[]; one: number[] };
+    },
+  };
+}
+
+/** Node's flags for the service, as `npm start` (and the Docker image) run it. */
+export function serviceNodeFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } };
+  const m = /\bnode ((?:--\S+ )*)dist\/cli\/main\.js serve/.exec(pkg.scripts.start);
+  if (!m) throw new Error('package.json: the start script no longer runs node [flags] dist/cli/main.js serve');
+  return m[1]!.split(' ').filter(Boolean);
 }
 
 /**
@@ -198,7 +229,7 @@ export async function scaleBench(n: number, minutes: number): Promise<string> {
   const bin = new URL('../dist/cli/main.js', import.meta.url).pathname;
   // BENCH_PROFILE_DIR: a CPU profile of the service, written when it stops.
   const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
-  const child = spawn(process.execPath, [...profile, bin, 'serve', '--config', join(dir, 'probe.yaml'), '--grace', '1'], {
+  const child = spawn(process.execPath, [...profile, ...serviceNodeFlags(), bin, 'serve', '--config', join(dir, 'probe.yaml'), '--grace', '1'], {
     stdio: ['ignore', 'pipe', 'inherit'],
     // BENCH_SERVICE_NODE_OPTIONS: Node options for the service alone (e.g. a heap limit).
     env: { ...process.env, NODE_OPTIONS: process.env.BENCH_SERVICE_NODE_OPTIONS ?? '' },
@@ -229,8 +260,8 @@ export async function scaleBench(n: number, minutes: number): Promise<string> {
     const start = Math.ceil(Date.now() / 60_000) * 60_000;
     await new Promise((r) => setTimeout(r, start - Date.now()));
     const scrapes: { ms: number; bytes: number }[] = [];
-    const health: number[] = [];
-    const one: number[] = [];
+    let health: number[] = [];
+    let one: number[] = [];
     let rss = 0;
     let heap = 0;
     let heapTotal = 0;
@@ -239,9 +270,10 @@ export async function scaleBench(n: number, minutes: number): Promise<string> {
     let lagMax = 0;
     const end = start + minutes * 60_000;
     let nextScrape = Date.now() + 15_000;
+    // /healthz and /results/NAME from a client process of their own: timed here, they would
+    // include this process's own pauses (it parses the service's log and 30 MB scrapes).
+    const poller = latencyPoller(base, n);
     while (Date.now() < end) {
-      health.push((await timed(`${base}/healthz`)).ms);
-      one.push((await timed(`${base}/results/t${one.length % n}`)).ms);
       if (Date.now() >= nextScrape) {
         // Timed by curl when there is one (a client of its own, as Prometheus is), else by fetch.
         const t1 = performance.now();
@@ -259,6 +291,7 @@ export async function scaleBench(n: number, minutes: number): Promise<string> {
       }
       await new Promise((r) => setTimeout(r, 200));
     }
+    ({ health, one } = await poller.stop());
     await new Promise((r) => setTimeout(r, 2_000));
     const rounds: string[] = [];
     let missing = 0;

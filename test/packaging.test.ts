@@ -71,7 +71,10 @@ t.test('Dockerfile: multi-stage, sources exist, non-root, exec form, healthcheck
 
   const entrypoint = JSON.parse(runtime.find((i) => i.op === 'ENTRYPOINT')!.args) as string[];
   const cmd = JSON.parse(runtime.find((i) => i.op === 'CMD')!.args) as string[];
-  t.same(entrypoint, ['node', 'dist/cli/main.js'], 'exec form: signals reach node');
+  t.same(entrypoint, ['node', '--max-semi-space-size=16', 'dist/cli/main.js'], 'exec form: signals reach node');
+  // The Node flags of the image are those of npm start (and of the scale bench, which reads them there).
+  const startFlags = /\bnode ((?:--\S+ )*)dist\/cli\/main\.js serve/.exec(pkg.scripts.start ?? '')?.[1]?.trim().split(' ');
+  t.same(entrypoint.slice(1, -1), startFlags, 'the same Node flags as npm start');
   t.ok(existsSync(join(root, 'src/cli/main.ts')), 'the entrypoint is built from src/cli/main.ts');
   t.same(cmd, ['serve', '--listen', `0.0.0.0:${expose}`], 'serves on the exposed port');
   const health = runtime.find((i) => i.op === 'HEALTHCHECK')!.args;
@@ -187,7 +190,7 @@ t.test('the Prometheus config used by compose passes promtool check config', { s
 
 t.test('npm start and npm run demo build only when dist/ is older than its sources', async (t) => {
   const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string>; files: string[] };
-  for (const script of ['start', 'demo']) t.match(pkg.scripts[script], /^node scripts\/build-if-stale\.mjs && node dist\/cli\/main\.js /);
+  for (const script of ['start', 'demo']) t.match(pkg.scripts[script], /^node scripts\/build-if-stale\.mjs && node (--\S+ )*dist\/cli\/main\.js /);
   t.ok(pkg.files.includes('page'), 'the status page ships with the package');
 
   const dir = mkdtempSync(join(tmpdir(), 'stp-stale-'));
