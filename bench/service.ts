@@ -102,7 +102,11 @@ function latencyPoller(base: string, n: number): { stop(): Promise<{ health: num
     const health = [], one = [];
     let running = true;
     process.stdin.on('end', () => (running = false)).resume();
-    const timed = async (url) => { const t0 = performance.now(); await (await fetch(url)).arrayBuffer(); return performance.now() - t0; };
+    const timed = async (url) => {
+      const t0 = performance.now();
+      try { await (await fetch(url)).arrayBuffer(); } catch { return NaN; }
+      return performance.now() - t0;
+    };
     while (running) {
       health.push(await timed(base + '/healthz'));
       one.push(await timed(base + '/results/t' + (one.length % n)));
@@ -112,11 +116,16 @@ function latencyPoller(base: string, n: number): { stop(): Promise<{ health: num
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, BASE: base, N: String(n) } });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdin!.on('error', () => undefined);
+  const exited = once(child, 'exit');
   return {
     async stop() {
       child.stdin!.end();
-      await once(child, 'exit');
-      return JSON.parse(out) as { health: number[]; one: number[] };
+      await exited;
+      // NaN: a request that failed (the service gone); the figures keep only answers.
+      const parsed = JSON.parse(out || '{"health":[],"one":[]}') as { health: Array<number | null>; one: Array<number | null> };
+      const answered = (xs: Array<number | null>) => xs.filter((x): x is number => typeof x === 'number');
+      return { health: answered(parsed.health), one: answered(parsed.one) };
     },
   };
 }
@@ -279,8 +288,10 @@ export async function scaleBench(n: number, minutes: number): Promise<string> {
         const t1 = performance.now();
         const curl = await promisify(execFile)('curl', ['-s', '-o', '/dev/null', '-w', '%{time_total}', `${base}/metrics`]).catch(() => null);
         const fetched = performance.now() - t1;
-        const text = await (await fetch(`${base}/metrics`)).text();
-        scrapes.push({ ms: curl ? Number(curl.stdout) * 1000 : fetched, bytes: Buffer.byteLength(text) });
+        const body = Buffer.from(await (await fetch(`${base}/metrics`)).arrayBuffer());
+        scrapes.push({ ms: curl ? Number(curl.stdout) * 1000 : fetched, bytes: body.length });
+        // The service's own metrics come first: no need to decode the 30 MB of target series.
+        const text = body.subarray(0, body.indexOf('# HELP smtp_tls_probes_total')).toString();
         rss = Math.max(rss, metric(text, 'process_resident_memory_bytes'));
         heap = Math.max(heap, metric(text, 'nodejs_heap_size_used_bytes'));
         heapTotal = Math.max(heapTotal, metric(text, 'nodejs_heap_size_total_bytes'));

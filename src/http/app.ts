@@ -21,10 +21,10 @@ import { probeRoute, type ProbeMetricsView } from './routes/probe.js';
 import { probeDomainRoute } from './routes/probe-domain.js';
 import type { DomainResult } from '../probe/domain/types.js';
 import { resultsRoutes, type TargetsView } from './routes/results.js';
+import { metricsRoute, type MetricsView } from './routes/metrics.js';
 import { sdRoute } from './routes/sd.js';
 import { SECURITY_HEADERS } from './security-headers.js';
 import { OnDemandDrain } from './shutdown.js';
-import type { Scrape } from '../metrics/result-cache.js';
 
 export interface AppDeps {
   logger: FastifyBaseLogger;
@@ -41,9 +41,8 @@ export interface AppDeps {
   version: string;
   /** Spans shown with /results/NAME. */
   historySize?: number;
-  metrics: ProbeMetricsView & {
-    /** The scheduled results and service metrics, for GET /metrics: UTF-8 text in parts. */
-    scrape(): Promise<Scrape>;
+  metrics: ProbeMetricsView &
+    MetricsView & {
     /** One on-demand domain check as metrics (default: renderDomainMetrics). */
     renderDomain?(result: DomainResult): Promise<string>;
   };
@@ -121,28 +120,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   healthRoutes(app, deps);
   sdRoute(app, deps);
   pageRoutes(app);
-  app.get(
-    '/metrics',
-    { schema: { summary: 'Prometheus metrics of the scheduled results, the service and the process' } },
-    async (_request, reply) => {
-      const scrape = await deps.metrics.scrape();
-      // Written as the buffers it is (30 MB at 10,000 targets, mostly the kept per-family
-      // buffers), all at once: Node hands them to the kernel in one writev as the client reads,
-      // with no copy and no turn of a busy event loop per piece (a Readable piped here waits
-      // for a 'drain' per chunk; one joined buffer cost a 30 MB copy per scrape).
-      reply.hijack();
-      const res = reply.raw;
-      res.once('close', scrape.release);
-      // What the hooks set (the security headers): Fastify's own sending is skipped.
-      const headers: Record<string, string | number | string[]> = {};
-      for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) headers[name] = value;
-      res.writeHead(200, { ...headers, 'content-type': deps.metrics.contentType, 'content-length': scrape.length });
-      res.cork();
-      for (const part of scrape.parts) res.write(part);
-      res.uncork();
-      res.end();
-    },
-  );
+  metricsRoute(app, deps.metrics);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

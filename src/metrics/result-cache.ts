@@ -1,54 +1,16 @@
 /**
- * The series of scheduled results, rendered per target when its result (or its labels,
- * interval or certificate history) changes, and kept as UTF-8 bytes outside the JS heap,
- * family by family: each family's series of all targets in one buffer (an arena), in the
- * order of the scrape. A scrape writes the arenas as they are; only the families in which a
- * target's series changed since the last scrape are rebuilt, by copying the unchanged runs
- * between the changed targets. Copying each target's ~20 pieces at every scrape (230,000 at
- * 10,000 targets) took 120 ms; rebuilding a registry of ~23 series per target, ten times more.
- * A target's series come from the same walk as addResultMetrics' (walkSeries), written the
- * way prom-client writes a gauge (labels in the order given, values as `${value}`, a labelset
- * set twice written once with its last value, at its first place), so the text is exactly
- * what one registry of all targets would give; a registry per target cost ten times as much.
+ * The series of scheduled results (series-text.ts renders a target's when its result, labels,
+ * interval or certificate history change), family by family: each family's series of all
+ * targets in one buffer (an arena), in scrape order, outside the JS heap. The new renderings
+ * are written in by a background sync every second (and whatever is still pending at a
+ * scrape): over the old bytes when the lengths stay, else the family is copied once around the
+ * changes. A scrape then sends the arenas as they are. Copying each target's ~20 pieces at
+ * every scrape (230,000 at 10,000 targets) took 120 ms, and a registry per target ten times more.
  */
 import { Registry } from 'prom-client';
 import { families } from './registry-cache.js';
-import { addResultMetrics, FAMILIES, walkSeries, type FamilyKey, type ResultEntry } from './result-metrics.js';
-
-const FAMILY_KEYS = Object.keys(FAMILIES) as FamilyKey[];
-const FAMILY_INDEX = new Map(FAMILY_KEYS.map((k, i) => [k, i]));
-
-/** A label value as the exposition format (and prom-client) escapes it. */
-const escapeLabel = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
-
-/** A sample value as prom-client writes it. */
-function valueText(v: number): string {
-  if (Number.isNaN(v)) return 'Nan';
-  if (!Number.isFinite(v)) return v < 0 ? '-Inf' : '+Inf';
-  return `${v}`;
-}
-
-/** One entry's series lines, by family index (labels already holding every configured name). */
-function seriesOf(entry: ResultEntry, custom: readonly string[]): string[] {
-  const lines: string[][] = FAMILY_KEYS.map(() => []);
-  const places: Array<Map<string, number> | undefined> = [];
-  walkSeries([entry], custom, (key, labels, value) => {
-    const f = FAMILY_INDEX.get(key)!;
-    let body = '';
-    for (const name in labels) body += `${body ? ',' : ''}${name}="${escapeLabel(labels[name]!)}"`;
-    const line = `${FAMILIES[key].name}{${body}} ${valueText(value)}`;
-    const at = (places[f] ??= new Map()).get(body);
-    if (at === undefined) places[f]!.set(body, lines[f]!.push(line) - 1);
-    else lines[f]![at] = line;
-  });
-  return lines.map((l) => (l.length ? `${l.join('\n')}\n` : ''));
-}
-
-/** One target's series: family h is bytes[offsets[h], offsets[h + 1]), each line ending in \n. */
-export interface RenderedTarget {
-  readonly bytes: Buffer;
-  readonly offsets: Uint32Array;
-}
+import { addResultMetrics, FAMILIES, type ResultEntry } from './result-metrics.js';
+import { FAMILY_KEYS, pack, seriesOf, type RenderedTarget } from './series-text.js';
 
 /**
  * One family's series of every member, in member order: member i is bytes[at[i], at[i + 1]),
@@ -95,6 +57,8 @@ export class ResultSeriesCache {
   private readonly sliceMs: number;
   /** Counts changes of the label names: a sync that saw one in its course keeps nothing. */
   private generation = 0;
+  /** The families' headers are known (read from an empty registry). */
+  private readonly ready: Promise<void>;
 
   /** `sliceMs`: work between two yields to the event loop (tests make it -1: a yield every time). */
   constructor(options: { sliceMs?: number } = {}) {
@@ -112,8 +76,6 @@ export class ResultSeriesCache {
     });
   }
 
-  private readonly ready: Promise<void>;
-
   /** Targets rendered now. */
   get size(): number {
     let n = this.pending.size;
@@ -127,7 +89,13 @@ export class ResultSeriesCache {
 
   delete(name: string): void {
     this.pending.delete(name);
-    if (this.place.has(name)) this.removed.add(name);
+    // Even when not a member yet: a rebuild may be adding it.
+    this.removed.add(name);
+  }
+
+  /** For tests: arena buffers that scrapes still hold. */
+  get heldBuffers(): number {
+    return this.held.size;
   }
 
   /**
@@ -228,10 +196,10 @@ export class ResultSeriesCache {
       const r = this.pending.get(name);
       if (r) taken.set(name, r);
     }
-    const same = this.removed.size === 0 && members.length === this.members.length && members.every((name, i) => this.members[i] === name);
+    const sameMembers = this.removed.size === 0 && members.length === this.members.length && members.every((name, i) => this.members[i] === name);
     const generation = this.generation;
     const removed = [...this.removed];
-    if (same) await this.fold(taken);
+    if (sameMembers) await this.fold(taken);
     else await this.rebuild(members, taken);
     if (generation !== this.generation) {
       // The label names changed meanwhile: what was written has the old ones. Every target is
@@ -346,18 +314,4 @@ function refolded(arena: Arena, spare: Buffer | null, changes: ReadonlyArray<{ i
   keep(n);
   at[n] = used;
   return { bytes, at, spare: arena.bytes };
-}
-
-/** The series of one target as one buffer of its own (not a slice of a shared pool). */
-function pack(series: readonly string[]): RenderedTarget {
-  const offsets = new Uint32Array(series.length + 1);
-  let length = 0;
-  for (let h = 0; h < series.length; h++) {
-    offsets[h] = length;
-    length += Buffer.byteLength(series[h]!);
-  }
-  offsets[series.length] = length;
-  const bytes = Buffer.allocUnsafeSlow(length);
-  for (let h = 0; h < series.length; h++) bytes.write(series[h]!, offsets[h]!);
-  return { bytes, offsets };
 }

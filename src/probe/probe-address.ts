@@ -21,7 +21,11 @@ const TLS_ORDER = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
 const MAX_CHAIN = 10;
 const MAX_TEXT = 512;
 
-/** Certificates as the server sent them, leaf first (Node's walk does not add local roots). */
+/**
+ * Certificates as the server sent them, leaf first (Node's walk does not add local roots).
+ * Read as X509Certificate: our TLS sockets answer getPeerCertificate() with an empty object
+ * (see SmtpConnection.startTls).
+ */
 function servedChain(socket: TLSSocket): X509Certificate[] {
   const chain: X509Certificate[] = [];
   let cert: X509Certificate | undefined = socket.getPeerX509Certificate();

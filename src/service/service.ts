@@ -252,5 +252,6 @@ export async function startService(options: ServiceOptions): Promise<Service> {
 export function databaseFilesBeside(configPath: string, storagePath: string): string[] {
   if (storagePath === ':memory:' || dirname(resolve(storagePath)) !== dirname(resolve(configPath))) return [];
   const name = basename(storagePath);
-  return [name, `${name}-wal`, `${name}-shm`, `${name}-journal`];
+  // Never the configuration itself, however it is named.
+  return [name, `${name}-wal`, `${name}-shm`, `${name}-journal`].filter((n) => n !== basename(configPath));
 }

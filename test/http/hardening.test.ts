@@ -38,6 +38,7 @@ interface Options {
   allowedHosts?: string[];
   probe?: OnDemandProbe;
   drain?: OnDemandDrain;
+  metrics?: ServiceMetrics;
 }
 
 async function harness(o: Options = {}) {
@@ -75,7 +76,7 @@ async function harness(o: Options = {}) {
     health: () => ({ config: { source: 'test', loadedAt: 'now', targets: 0, lastReload: null } }),
     notReady: () => null,
     version: '9.9.9',
-    metrics: new ServiceMetrics({ store, targets: () => [], reload: () => ({ ok: true, at: 'now' }), version: '9.9.9' }),
+    metrics: o.metrics ?? new ServiceMetrics({ store, targets: () => [], reload: () => ({ ok: true, at: 'now' }), version: '9.9.9' }),
     allowedHosts: () => o.allowedHosts ?? [],
     ...(o.drain ? { drain: o.drain } : {}),
   });
@@ -321,4 +322,56 @@ t.test('shutdown: /probe refused at once, a running probe aborted after the grac
   t.pass('draining twice is harmless');
   const metrics = (await app.inject({ url: '/metrics' })).body;
   t.match(metrics, /smtp_tls_on_demand_requests_total\{outcome="shutting_down"\} 2\n/, 'both counted by their code');
+});
+
+t.test('/metrics: a client gone before the answer leaves no buffer held; HEAD sends the headers only', async (t) => {
+  // The scrape's buffers are held until its response closes; a client gone while the scrape
+  // was made got no 'close' after that, and its buffers stayed held for good.
+  const real = new ServiceMetrics({ store: new MemoryResultsStore(), targets: () => [], reload: () => ({ ok: true, at: 'now' }), version: '9.9.9' });
+  t.teardown(() => real.close());
+  let open = (): void => undefined;
+  let gate = Promise.resolve();
+  const metrics = Object.assign(Object.create(real) as ServiceMetrics, {
+    scrape: async () => {
+      await gate;
+      return real.scrape();
+    },
+  });
+  const { app } = await harness({ metrics });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = app.server.address() as net.AddressInfo;
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const answer = async (text: string) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    socket.end(text);
+    const chunks: Buffer[] = [];
+    for await (const chunk of socket) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString();
+  };
+
+  gate = new Promise<void>((r) => (open = r));
+  const gone = net.connect(port, '127.0.0.1');
+  gone.on('error', () => undefined);
+  gone.write('GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+  await sleep(200); // the request is in, its scrape waits
+  gone.destroy();
+  await sleep(100); // the server has seen the client go
+  open();
+  await sleep(200);
+  t.equal(real.heldBuffers, 0, 'nothing held for a client gone before the answer');
+
+  const got = await answer('GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+  t.match(got, /^HTTP\/1\.1 200 /);
+  t.match(got, /\r\nx-content-type-options: nosniff\r\n/i, 'the security headers');
+  const length = Number(/\r\ncontent-length: (\d+)\r\n/i.exec(got)?.[1]);
+  t.equal(Buffer.byteLength(got.slice(got.indexOf('\r\n\r\n') + 4)), length, 'the whole text, as long as said');
+  t.match(got, /# TYPE smtp_tls_target_success gauge/);
+
+  const head = await answer('HEAD /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+  t.match(head, /^HTTP\/1\.1 200 /);
+  t.ok(Number(/\r\ncontent-length: (\d+)\r\n/i.exec(head)?.[1]) > 0, 'HEAD: the length of the text');
+  t.equal(head.slice(head.indexOf('\r\n\r\n') + 4), '', 'HEAD: no body');
+  await sleep(100);
+  t.equal(real.heldBuffers, 0, 'nothing held once the answers are sent');
 });

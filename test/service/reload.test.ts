@@ -219,6 +219,7 @@ t.test('the results database beside the configuration: its writes are no change 
   t.same(databaseFilesBeside(join(dir, 'probe.yaml'), join(dir, 'results.db')), ['results.db', 'results.db-wal', 'results.db-shm', 'results.db-journal']);
   t.same(databaseFilesBeside(join(dir, 'probe.yaml'), join(dir, 'data', 'results.db')), [], 'elsewhere: nothing to ignore');
   t.same(databaseFilesBeside(join(dir, 'probe.yaml'), ':memory:'), []);
+  t.same(databaseFilesBeside(join(dir, 'probe.yaml'), join(dir, 'probe.yaml')), ['probe.yaml-wal', 'probe.yaml-shm', 'probe.yaml-journal'], 'never the configuration itself');
   const changes: SettledChange[] = [];
   const watcher = new ConfigWatcher({
     path: join(dir, 'probe.yaml'),

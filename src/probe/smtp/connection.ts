@@ -19,8 +19,7 @@ export type Phase = 'connect' | 'greeting' | 'ehlo' | 'starttls' | 'tls' | 'secu
 
 /**
  * What went wrong, as a verdict: the code and message say it all, so no stack is captured
- * (capturing one was 2 % of a busy service's CPU: every probe makes at least one failure,
- * if only the "closed" one that marks a connection as done).
+ * (capturing one was 2 % of a busy service's CPU), except for probe_error, which may be ours.
  */
 export class ProbeFailure extends Error {
   constructor(
@@ -30,7 +29,7 @@ export class ProbeFailure extends Error {
     readonly local?: string,
   ) {
     const limit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0;
+    if (code !== 'probe_error') Error.stackTraceLimit = 0;
     try {
       super(message);
     } finally {
@@ -39,6 +38,9 @@ export class ProbeFailure extends Error {
     this.name = 'ProbeFailure';
   }
 }
+
+/** Marks a connection closed by us once the verdict is made (one for all: no stack to keep). */
+const CLOSED = new ProbeFailure('probe_error', 'closed');
 
 /** Where the dialogue was, as the end of a sentence ("the server closed the connection …"). */
 const PHASE_TEXT: Record<Phase, string> = {
@@ -218,7 +220,7 @@ export class SmtpConnection {
       stopDestroy();
     };
     const intact = !this.failure && top && !top.destroyed && this.phase !== 'connect' && this.phase !== 'tls';
-    this.failure ??= new ProbeFailure('probe_error', 'closed');
+    this.failure ??= CLOSED;
     if (!intact || this.signal.aborted) return destroy();
     this.phase = 'quit';
     stopDestroy = onAbort(this.signal, destroy);
